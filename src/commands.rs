@@ -1,0 +1,236 @@
+//! What each command of interfaces.md does, from parsed arguments to an exit code. Commands
+//! that later versions fill in say so plainly and exit 2 rather than pretend.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::cli::{Cli, Command};
+use crate::conductor::ConductorClient;
+use crate::config::{Config, ConfigError, ReasonerKind, Sources};
+use crate::core::{self, CoreError, Mode, Services};
+use crate::headless::{Printer, human_line};
+use crate::protocol::Op;
+use crate::sim::{self, SimOptions, Simulator};
+use crate::slack::{SlackClient, Ts, alert, reply};
+use crate::{logging, sim::scenario};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
+    eprintln!("oncall-triage: {message}");
+    code
+}
+
+fn not_built(what: &str) -> u8 {
+    fail(EXIT_USAGE, format!("{what} is not built yet in this version"))
+}
+
+fn load_config(cli: &Cli, demo: bool) -> Result<Config, ConfigError> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let sources = Sources::gather(cli.settings.by_variable(), env, cli.settings.config.as_deref())?;
+    Config::resolve(&sources, demo)
+}
+
+fn load_scenarios(dir: Option<&Path>) -> Result<Vec<scenario::Scenario>, scenario::ScenarioError> {
+    match dir {
+        Some(d) => scenario::load_dir(d),
+        None => scenario::embedded(),
+    }
+}
+
+pub async fn run(cli: Cli) -> u8 {
+    match &cli.command {
+        None => watch(&cli).await,
+        Some(Command::Triage { execution_id }) => triage(&cli, execution_id).await,
+        Some(Command::ParseAlert { file }) => parse_alert(file.as_deref()),
+        Some(Command::Sim { scenarios }) => serve_simulator(scenarios.as_deref()).await,
+        Some(Command::CheckSql { .. }) => not_built("check-sql (the read-only SQL guard)"),
+        Some(Command::Eval { .. }) => not_built("eval"),
+        Some(Command::Replay { .. }) => not_built("replay"),
+        Some(Command::Export { .. }) => not_built("export"),
+    }
+}
+
+/// Why a watching run stopped early.
+enum Stop {
+    Done,
+    Terminated,
+    Interrupted,
+}
+
+async fn signal() -> Stop {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => Stop::Interrupted,
+                _ = term.recv() => Stop::Terminated,
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                Stop::Interrupted
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        Stop::Interrupted
+    }
+}
+
+async fn watch(cli: &Cli) -> u8 {
+    let demo = cli.run.demo;
+    let mut config = match load_config(cli, demo) {
+        Ok(c) => c,
+        Err(e) => return fail(EXIT_USAGE, e),
+    };
+    if config.reasoner.kind != ReasonerKind::Playbook {
+        return not_built(&format!("the {} reasoner", config.reasoner.kind.as_str()));
+    }
+    let headless = cli.run.no_tui || demo;
+    if !cli.run.no_tui {
+        if !demo {
+            return not_built("the console (TUI); run headless with --no-tui");
+        }
+        eprintln!("oncall-triage: the console (TUI) is not built yet in this version; showing the event stream instead");
+    }
+    let _simulator = if demo {
+        let scenarios = match load_scenarios(cli.run.scenarios.as_deref()) {
+            Ok(s) => s,
+            Err(e) => return fail(EXIT_USAGE, e),
+        };
+        match Simulator::start(scenarios, SimOptions::default()).await {
+            Ok(sim) => {
+                sim.configure(&mut config);
+                Some(sim)
+            }
+            Err(e) => return fail(EXIT_FAILED, format!("cannot start the simulator: {e}")),
+        }
+    } else {
+        None
+    };
+    let (token, channel) = match config.require_slack() {
+        Ok(access) => (access.token.clone(), access.channel.to_string()),
+        Err(e) => return fail(EXIT_USAGE, e),
+    };
+    let conductor_url = match config.require_conductor() {
+        Ok(url) => url.to_string(),
+        Err(e) => return fail(EXIT_USAGE, e),
+    };
+    let _logs = logging::init(&config.log_dir, config.log_keep, &config.log_filter, headless && !cli.run.json);
+    let printer = Printer { json: cli.run.json, replies_on_stdout: config.post == crate::config::PostPolicy::Never };
+    let services = Services {
+        slack: SlackClient::new(&config.slack.api_url, token),
+        channel,
+        conductor: Arc::new(ConductorClient::new(&conductor_url, config.conductor.auth.clone())),
+    };
+    let mode = if cli.run.once { Mode::Once } else { Mode::Watch };
+    let mut handle = core::start(Arc::new(config), services, mode);
+
+    let mut stop = Stop::Done;
+    let signalled = signal();
+    tokio::pin!(signalled);
+    loop {
+        tokio::select! {
+            event = handle.next_event() => match event {
+                Some(e) => printer.print(&e),
+                None => break,
+            },
+            s = &mut signalled, if matches!(stop, Stop::Done) => {
+                stop = s;
+                let _ = handle.submit(Op::Quit);
+            }
+        }
+    }
+    match (handle.finish().await, stop) {
+        (_, Stop::Interrupted) => EXIT_INTERRUPTED,
+        (Err(e @ CoreError::Poll(_)), _) => fail(EXIT_FAILED, e),
+        (Err(e @ CoreError::Closed), _) => fail(EXIT_FAILED, e),
+        (Ok(()), Stop::Done | Stop::Terminated) => EXIT_OK,
+    }
+}
+
+async fn triage(cli: &Cli, execution_id: &str) -> u8 {
+    let config = match load_config(cli, false) {
+        Ok(c) => c,
+        Err(e) => return fail(EXIT_USAGE, e),
+    };
+    let url = match config.require_conductor() {
+        Ok(u) => u.to_string(),
+        Err(e) => return fail(EXIT_USAGE, e),
+    };
+    let Ok(alert) = alert::parse_text(&format!("/execution/{execution_id}")) else {
+        return fail(EXIT_USAGE, format!("{execution_id:?} is not an execution id (a UUID)"));
+    };
+    let _logs = logging::init(&config.log_dir, config.log_keep, &config.log_filter, true);
+    let conductor = ConductorClient::new(&url, config.conductor.auth.clone());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let printer = tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            if let Some(line) = human_line(&e) {
+                eprintln!("{line}");
+            }
+        }
+    });
+    let result = core::investigate(Ts::now(), &alert, &conductor, &tx).await;
+    drop(tx);
+    let _ = printer.await;
+    match result {
+        Ok(h) => {
+            println!("{}", reply::render(&h));
+            EXIT_OK
+        }
+        Err(e) => fail(EXIT_FAILED, e),
+    }
+}
+
+fn parse_alert(file: Option<&Path>) -> u8 {
+    let mut raw = String::new();
+    let read = match file {
+        Some(path) => std::fs::read_to_string(path).map(|s| raw = s),
+        None => std::io::stdin().read_to_string(&mut raw).map(|_| ()),
+    };
+    if let Err(e) = read {
+        return fail(EXIT_USAGE, format!("cannot read the message: {e}"));
+    }
+    let parsed = match serde_json::from_str::<serde_json::Value>(&raw) {
+        Ok(message @ serde_json::Value::Object(_)) => alert::from_message(&message),
+        _ => alert::parse_text(&raw),
+    };
+    match parsed {
+        Ok(a) => {
+            println!("{}", serde_json::to_string(&a).unwrap_or_default());
+            EXIT_OK
+        }
+        Err(why) => fail(EXIT_FAILED, format!("not an alert: {why}")),
+    }
+}
+
+async fn serve_simulator(dir: Option<&Path>) -> u8 {
+    let scenarios = match load_scenarios(dir) {
+        Ok(s) => s,
+        Err(e) => return fail(EXIT_USAGE, e),
+    };
+    let count = scenarios.len();
+    let sim = match Simulator::start(scenarios, SimOptions::default()).await {
+        Ok(s) => s,
+        Err(e) => return fail(EXIT_FAILED, format!("cannot start the simulator: {e}")),
+    };
+    for line in sim.env_lines() {
+        println!("{line}");
+    }
+    eprintln!("oncall-triage: simulating Slack and Conductor for {count} scenario(s) in channel {}; Ctrl+C stops", sim::CHANNEL);
+    match signal().await {
+        Stop::Interrupted => EXIT_INTERRUPTED,
+        Stop::Terminated | Stop::Done => EXIT_OK,
+    }
+}

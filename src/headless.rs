@@ -1,0 +1,72 @@
+//! The headless front-end: prints the core's events. With `--json`, JSON Lines on stdout and
+//! nothing else there; otherwise one readable line per event on stderr and, under `--post never`,
+//! each reply on stdout.
+
+use std::io::Write;
+use std::time::SystemTime;
+
+use crate::protocol::Event;
+
+pub struct Printer {
+    pub json: bool,
+    /// Print each reply's text on stdout (`--post never` without `--json`).
+    pub replies_on_stdout: bool,
+}
+
+impl Printer {
+    pub fn print(&self, event: &Event) {
+        if self.json {
+            if event.is_printed_as_json() {
+                let mut out = std::io::stdout().lock();
+                // A closed stdout (a pipe to `head`) must not kill the service.
+                let _ = writeln!(out, "{}", event.to_json_line(SystemTime::now()));
+                let _ = out.flush();
+            }
+            return;
+        }
+        if let Some(line) = human_line(event) {
+            eprintln!("{line}");
+        }
+        if self.replies_on_stdout
+            && let Event::HypothesisReady { alert_ts, text, .. } = event
+        {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "── reply for alert {alert_ts} ──\n{text}\n");
+        }
+    }
+}
+
+/// One readable line per event (None for events too chatty to print).
+pub fn human_line(event: &Event) -> Option<String> {
+    Some(match event {
+        Event::AlertReceived { alert_ts, execution_id, severity, cluster, kinds } => format!(
+            "alert     {alert_ts}  {} {}  {}  execution {execution_id}",
+            severity.map_or("?", |s| s.as_str()),
+            cluster.as_deref().unwrap_or("?"),
+            kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","),
+        ),
+        Event::AlertSkipped { alert_ts, reason } => format!("skipped   {alert_ts}  {reason:?}"),
+        Event::TriageStarted { alert_ts, reasoner, .. } => format!("triage    {alert_ts}  started ({reasoner})"),
+        Event::ToolStarted { alert_ts, tool, args, .. } => format!("tool      {alert_ts}  {tool} {args}"),
+        Event::DispatchStarted { alert_ts, workflow, workflow_id, .. } => {
+            format!("dispatch  {alert_ts}  {workflow} → {workflow_id}")
+        }
+        Event::DispatchFinished { alert_ts, workflow_id, status, elapsed_ms, .. } => {
+            format!("dispatch  {alert_ts}  {workflow_id} {status} in {elapsed_ms} ms")
+        }
+        Event::ToolFinished { alert_ts, ok, summary, .. } => {
+            format!("tool      {alert_ts}  {} {summary}", if *ok { "✓" } else { "✗" })
+        }
+        Event::ReasonerDelta { .. } => return None,
+        Event::HypothesisReady { alert_ts, root_cause, .. } => format!("ready     {alert_ts}  {root_cause}"),
+        Event::PostSent { alert_ts, message_ts, .. } => format!("posted    {alert_ts}  reply {message_ts}"),
+        Event::PostQueued { alert_ts, .. } => format!("queued    {alert_ts}  reply held for approval"),
+        Event::PostSkipped { alert_ts, reason } => format!("not sent  {alert_ts}  {reason:?}"),
+        Event::TriageFailed { alert_ts, error } => format!("FAILED    {alert_ts}  {error}"),
+        Event::PollFinished { new_alerts, next_poll_in_ms } => match next_poll_in_ms {
+            Some(ms) => format!("poll      {new_alerts} new alert(s); next poll in {} s", ms / 1000),
+            None => format!("poll      {new_alerts} new alert(s)"),
+        },
+        Event::ServiceError { service, error } => format!("ERROR     {service:?}: {error}"),
+    })
+}

@@ -1,0 +1,155 @@
+//! The contract between the core and its front-ends (TUI, headless): `Op` goes in, `Event` comes
+//! out. No I/O here. `Event` serializes to the JSON Lines of interfaces.md (`type` first, then
+//! `time`, then the fields); a few events exist only for the console and are not printed there.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::slack::Ts;
+use crate::slack::alert::{AlertKind, Severity};
+
+/// Why an alert got no triage of its own (snake_case words on the wire).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    Stale,
+    ClaimedElsewhere,
+    AlreadyAnswered,
+    NotAnAlert,
+    PolicyNever,
+    QueuedForApproval,
+    Interrupted,
+}
+
+/// The outside services whose health the front-ends show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Service {
+    Slack,
+    Conductor,
+    Model,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    #[serde(rename = "alert.received")]
+    AlertReceived {
+        alert_ts: Ts,
+        execution_id: String,
+        severity: Option<Severity>,
+        cluster: Option<String>,
+        kinds: Vec<AlertKind>,
+    },
+    #[serde(rename = "alert.skipped")]
+    AlertSkipped { alert_ts: Ts, reason: SkipReason },
+    #[serde(rename = "triage.started")]
+    TriageStarted { alert_ts: Ts, execution_id: String, reasoner: String },
+    #[serde(rename = "tool.started")]
+    ToolStarted { alert_ts: Ts, call_id: String, tool: String, args: Value },
+    #[serde(rename = "dispatch.started")]
+    DispatchStarted { alert_ts: Ts, call_id: String, workflow: String, workflow_id: String },
+    #[serde(rename = "dispatch.finished")]
+    DispatchFinished { alert_ts: Ts, call_id: String, workflow_id: String, status: String, elapsed_ms: u64 },
+    #[serde(rename = "tool.finished")]
+    ToolFinished { alert_ts: Ts, call_id: String, ok: bool, summary: String },
+    /// Model text as it streams (console only; `hypothesis.ready` carries the final text).
+    #[serde(rename = "reasoner.delta")]
+    ReasonerDelta { alert_ts: Ts, text: String },
+    #[serde(rename = "hypothesis.ready")]
+    HypothesisReady { alert_ts: Ts, execution_id: String, text: String, root_cause: String, refire_of: Option<Ts> },
+    #[serde(rename = "post.sent")]
+    PostSent { alert_ts: Ts, channel: String, thread_ts: Ts, message_ts: Ts },
+    #[serde(rename = "post.queued")]
+    PostQueued { alert_ts: Ts, reason: SkipReason },
+    #[serde(rename = "post.skipped")]
+    PostSkipped { alert_ts: Ts, reason: SkipReason },
+    #[serde(rename = "triage.failed")]
+    TriageFailed { alert_ts: Ts, error: String },
+    /// A poll of the channel ended (console only: the countdown and the health light).
+    #[serde(rename = "poll.finished")]
+    PollFinished { new_alerts: usize, next_poll_in_ms: Option<u64> },
+    /// A service call failed in a way the operator should see (console only; also logged).
+    #[serde(rename = "service.error")]
+    ServiceError { service: Service, error: String },
+}
+
+impl Event {
+    /// Whether headless `--json` prints this event (the types of interfaces.md).
+    pub fn is_printed_as_json(&self) -> bool {
+        match self {
+            Event::AlertReceived { .. }
+            | Event::AlertSkipped { .. }
+            | Event::TriageStarted { .. }
+            | Event::ToolStarted { .. }
+            | Event::DispatchStarted { .. }
+            | Event::DispatchFinished { .. }
+            | Event::ToolFinished { .. }
+            | Event::HypothesisReady { .. }
+            | Event::PostSent { .. }
+            | Event::PostQueued { .. }
+            | Event::PostSkipped { .. }
+            | Event::TriageFailed { .. } => true,
+            Event::ReasonerDelta { .. } | Event::PollFinished { .. } | Event::ServiceError { .. } => false,
+        }
+    }
+
+    /// One JSON Lines record: `type`, then `time` (RFC 3339, UTC), then the fields.
+    pub fn to_json_line(&self, time: SystemTime) -> String {
+        let mut fields = match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => map,
+            // Unreachable for an internally tagged enum of structs; keep the line well-formed.
+            _ => serde_json::Map::new(),
+        };
+        let kind = fields.shift_remove("type").unwrap_or(Value::Null);
+        let mut line = serde_json::Map::with_capacity(fields.len() + 2);
+        line.insert("type".into(), kind);
+        line.insert("time".into(), Value::String(humantime::format_rfc3339_millis(time).to_string()));
+        line.extend(fields);
+        Value::Object(line).to_string()
+    }
+}
+
+/// What a front-end asks of the core.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// Post this text (the draft, or the operator's edit) into the alert's thread.
+    Approve { alert_ts: Ts, text: String },
+    Reject { alert_ts: Ts, reason: Option<String> },
+    Retriage { alert_ts: Ts },
+    /// Approve every pending re-fire reply at once.
+    ApproveAllRefires,
+    Quit,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn json_line_has_type_then_time_then_fields_and_ts_as_strings() {
+        let ev = Event::PostSent {
+            alert_ts: Ts::parse("1764400000.000100").unwrap(),
+            channel: "C1".into(),
+            thread_ts: Ts::parse("1764400000.000100").unwrap(),
+            message_ts: Ts::parse("1764400001.000200").unwrap(),
+        };
+        let line = ev.to_json_line(UNIX_EPOCH + Duration::from_millis(1_764_400_002_345));
+        assert_eq!(
+            line,
+            r#"{"type":"post.sent","time":"2025-11-29T07:06:42.345Z","alert_ts":"1764400000.000100","channel":"C1","thread_ts":"1764400000.000100","message_ts":"1764400001.000200"}"#
+        );
+        let back: Event = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, ev, "the `time` field is ignored on the way back");
+    }
+
+    #[test]
+    fn reasons_are_snake_case_words() {
+        let ev = Event::AlertSkipped { alert_ts: Ts::from_micros(1), reason: SkipReason::ClaimedElsewhere };
+        assert!(ev.to_json_line(SystemTime::now()).contains(r#""reason":"claimed_elsewhere""#));
+    }
+}
