@@ -29,12 +29,19 @@ fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
 }
 
 fn not_built(what: &str) -> u8 {
-    fail(EXIT_USAGE, format!("{what} is not built yet in this version"))
+    fail(
+        EXIT_USAGE,
+        format!("{what} is not built yet in this version"),
+    )
 }
 
 fn load_config(cli: &Cli, demo: bool) -> Result<Config, ConfigError> {
     let env: HashMap<String, String> = std::env::vars().collect();
-    let sources = Sources::gather(cli.settings.by_variable(), env, cli.settings.config.as_deref())?;
+    let sources = Sources::gather(
+        cli.settings.by_variable(),
+        env,
+        cli.settings.config.as_deref(),
+    )?;
     Config::resolve(&sources, demo)
 }
 
@@ -101,7 +108,9 @@ async fn watch(cli: &Cli) -> u8 {
         if !demo {
             return not_built("the console (TUI); run headless with --no-tui");
         }
-        eprintln!("oncall-triage: the console (TUI) is not built yet in this version; showing the event stream instead");
+        eprintln!(
+            "oncall-triage: the console (TUI) is not built yet in this version; showing the event stream instead"
+        );
     }
     let _simulator = if demo {
         let scenarios = match load_scenarios(cli.run.scenarios.as_deref()) {
@@ -126,14 +135,29 @@ async fn watch(cli: &Cli) -> u8 {
         Ok(url) => url.to_string(),
         Err(e) => return fail(EXIT_USAGE, e),
     };
-    let _logs = logging::init(&config.log_dir, config.log_keep, &config.log_filter, headless && !cli.run.json);
-    let printer = Printer { json: cli.run.json, replies_on_stdout: config.post == crate::config::PostPolicy::Never };
+    let _logs = logging::init(
+        &config.log_dir,
+        config.log_keep,
+        &config.log_filter,
+        headless && !cli.run.json,
+    );
+    let printer = Printer {
+        json: cli.run.json,
+        replies_on_stdout: config.post == crate::config::PostPolicy::Never,
+    };
     let services = Services {
         slack: SlackClient::new(&config.slack.api_url, token),
         channel,
-        conductor: Arc::new(ConductorClient::new(&conductor_url, config.conductor.auth.clone())),
+        conductor: Arc::new(ConductorClient::new(
+            &conductor_url,
+            config.conductor.auth.clone(),
+        )),
     };
-    let mode = if cli.run.once { Mode::Once } else { Mode::Watch };
+    let mode = if cli.run.once {
+        Mode::Once
+    } else {
+        Mode::Watch
+    };
     let mut handle = core::start(Arc::new(config), services, mode);
 
     let mut stop = Stop::Done;
@@ -169,7 +193,10 @@ async fn triage(cli: &Cli, execution_id: &str) -> u8 {
         Err(e) => return fail(EXIT_USAGE, e),
     };
     let Ok(alert) = alert::parse_text(&format!("/execution/{execution_id}")) else {
-        return fail(EXIT_USAGE, format!("{execution_id:?} is not an execution id (a UUID)"));
+        return fail(
+            EXIT_USAGE,
+            format!("{execution_id:?} is not an execution id (a UUID)"),
+        );
     };
     let _logs = logging::init(&config.log_dir, config.log_keep, &config.log_filter, true);
     let conductor = ConductorClient::new(&url, config.conductor.auth.clone());
@@ -228,7 +255,10 @@ async fn serve_simulator(dir: Option<&Path>) -> u8 {
     for line in sim.env_lines() {
         println!("{line}");
     }
-    eprintln!("oncall-triage: simulating Slack and Conductor for {count} scenario(s) in channel {}; Ctrl+C stops", sim::CHANNEL);
+    eprintln!(
+        "oncall-triage: simulating Slack and Conductor for {count} scenario(s) in channel {}; Ctrl+C stops",
+        sim::CHANNEL
+    );
     match signal().await {
         Stop::Interrupted => EXIT_INTERRUPTED,
         Stop::Terminated | Stop::Done => EXIT_OK,

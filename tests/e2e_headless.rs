@@ -59,15 +59,27 @@ async fn once_json_posts_exactly_one_reply_per_alert_in_its_thread() {
     let sim = common::simulator().await;
     let alerts = alert_ts_in(&sim);
     assert_eq!(alerts.len(), 3, "three scenarios, one alert each");
-    let chatter: Vec<String> = sim.slack().messages().iter().map(|m| m["ts"].as_str().unwrap().to_string())
-        .filter(|ts| !alerts.contains(ts)).collect();
+    let chatter: Vec<String> = sim
+        .slack()
+        .messages()
+        .iter()
+        .map(|m| m["ts"].as_str().unwrap().to_string())
+        .filter(|ts| !alerts.contains(ts))
+        .collect();
     assert!(chatter.len() >= 4, "the scenarios carry chatter too");
 
     let out = tokio::task::spawn_blocking({
         let mut cmd = against(&sim);
         move || cmd.args(["--no-tui", "--once", "--json"]).output().unwrap()
-    }).await.unwrap();
-    assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = json_lines(&out);
 
     // The JSON Lines contract: type first, then time, ts as strings.
@@ -76,7 +88,10 @@ async fn once_json_posts_exactly_one_reply_per_alert_in_its_thread() {
         assert_eq!(keys[..2], ["type", "time"], "{e}");
         assert!(e["alert_ts"].is_string());
     }
-    let received: HashSet<String> = of_type(&events, "alert.received").iter().map(|e| e["alert_ts"].as_str().unwrap().to_string()).collect();
+    let received: HashSet<String> = of_type(&events, "alert.received")
+        .iter()
+        .map(|e| e["alert_ts"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(received, alerts);
     assert_eq!(of_type(&events, "hypothesis.ready").len(), 3);
     assert_eq!(of_type(&events, "triage.failed").len(), 0);
@@ -86,24 +101,41 @@ async fn once_json_posts_exactly_one_reply_per_alert_in_its_thread() {
     assert_eq!(posts.len(), 3);
     let mut per_thread: BTreeMap<String, usize> = BTreeMap::new();
     for p in &posts {
-        let thread = p.thread_ts.expect("a reply, never a top-level message").to_string();
+        let thread = p
+            .thread_ts
+            .expect("a reply, never a top-level message")
+            .to_string();
         *per_thread.entry(thread).or_default() += 1;
         assert!(p.text.starts_with("*Issue*: "), "{}", p.text);
-        assert!(p.text.contains("*Findings*:\n• ") && p.text.contains("*Likely root cause*: ") && p.text.contains("*Suggested next step*: "));
+        assert!(
+            p.text.contains("*Findings*:\n• ")
+                && p.text.contains("*Likely root cause*: ")
+                && p.text.contains("*Suggested next step*: ")
+        );
     }
     assert_eq!(per_thread.keys().cloned().collect::<HashSet<_>>(), alerts);
     assert!(per_thread.values().all(|n| *n == 1));
     for ts in &chatter {
         let replies = sim.slack().thread(Ts::parse(ts).unwrap());
-        assert!(replies.iter().all(|r| r["user"] != "U0TRIAGEBOT"), "no reply to chatter {ts}");
+        assert!(
+            replies.iter().all(|r| r["user"] != "U0TRIAGEBOT"),
+            "no reply to chatter {ts}"
+        );
     }
     // Each post.sent names the thread Slack put it in.
     for e in of_type(&events, "post.sent") {
         assert_eq!(e["thread_ts"], e["alert_ts"]);
-        assert!(posts.iter().any(|p| p.ts.to_string() == e["message_ts"].as_str().unwrap()));
+        assert!(
+            posts
+                .iter()
+                .any(|p| p.ts.to_string() == e["message_ts"].as_str().unwrap())
+        );
     }
     // Each reply states the execution's own numbers.
-    let heap = posts.iter().find(|p| p.text.contains("northwind-prod")).expect("the heap alert's reply");
+    let heap = posts
+        .iter()
+        .find(|p| p.text.contains("northwind-prod"))
+        .expect("the heap alert's reply");
     assert!(heap.text.contains("heap 93.4%"), "{}", heap.text);
 }
 
@@ -112,17 +144,35 @@ async fn post_never_makes_no_slack_writes_and_prints_the_replies() {
     let sim = common::simulator().await;
     let out = tokio::task::spawn_blocking({
         let mut cmd = against(&sim);
-        move || cmd.args(["--no-tui", "--once", "--post", "never"]).output().unwrap()
-    }).await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        move || {
+            cmd.args(["--no-tui", "--once", "--post", "never"])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(sim.slack().posts().is_empty());
-    let writes: Vec<String> = sim.slack().requests().iter().map(|r| r.api.clone())
-        .filter(|a| a.starts_with("chat.") || a.starts_with("reactions.")).collect();
+    let writes: Vec<String> = sim
+        .slack()
+        .requests()
+        .iter()
+        .map(|r| r.api.clone())
+        .filter(|a| a.starts_with("chat.") || a.starts_with("reactions."))
+        .collect();
     assert!(writes.is_empty(), "{writes:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.matches("*Issue*: ").count(), 3, "{stdout}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("not sent") && stderr.contains("PolicyNever"), "{stderr}");
+    assert!(
+        stderr.contains("not sent") && stderr.contains("PolicyNever"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -136,11 +186,18 @@ async fn demo_runs_with_no_credentials_and_ignores_real_ones() {
             .args(["--demo", "--no-tui", "--once", "--json"])
             .output()
             .unwrap()
-    }).await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = json_lines(&out);
     assert_eq!(of_type(&events, "post.sent").len(), 3);
-    let all = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let all =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!all.contains("xoxb-real-token-must-not-be-used"));
 }
 
@@ -149,14 +206,27 @@ async fn a_rejected_token_exits_1_with_one_line_naming_the_fix() {
     let sim = common::simulator().await;
     let out = tokio::task::spawn_blocking({
         let mut cmd = against(&sim);
-        move || cmd.env("SLACK_BOT_TOKEN", "xoxb-revoked").args(["--no-tui", "--once"]).output().unwrap()
-    }).await.unwrap();
+        move || {
+            cmd.env("SLACK_BOT_TOKEN", "xoxb-revoked")
+                .args(["--no-tui", "--once"])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stderr.lines().last().unwrap();
-    assert!(last.starts_with("oncall-triage: poll failed: Slack conversations.history: invalid_auth"), "{stderr}");
+    assert!(
+        last.starts_with("oncall-triage: poll failed: Slack conversations.history: invalid_auth"),
+        "{stderr}"
+    );
     assert!(last.contains("SLACK_BOT_TOKEN"));
-    assert!(!stderr.contains("xoxb-revoked"), "the token is never printed");
+    assert!(
+        !stderr.contains("xoxb-revoked"),
+        "the token is never printed"
+    );
 }
 
 #[test]
@@ -165,18 +235,36 @@ fn missing_settings_exit_2_naming_the_variable() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("oncall-triage: SLACK_BOT_TOKEN is not set"), "{stderr}");
-    let out = binary().env("ONCALL_POLL_INTERVAL", "often").args(["--no-tui", "--once"]).output().unwrap();
+    assert!(
+        stderr.starts_with("oncall-triage: SLACK_BOT_TOKEN is not set"),
+        "{stderr}"
+    );
+    let out = binary()
+        .env("ONCALL_POLL_INTERVAL", "often")
+        .args(["--no-tui", "--once"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("ONCALL_POLL_INTERVAL=\"often\" is not valid"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("ONCALL_POLL_INTERVAL=\"often\" is not valid")
+    );
 }
 
 #[test]
 fn commands_not_built_yet_say_so_with_exit_2() {
-    for args in [vec!["check-sql", "SELECT 1"], vec!["eval"], vec!["replay", "x.jsonl"], vec!["export", "x.jsonl"]] {
+    for args in [
+        vec!["check-sql", "SELECT 1"],
+        vec!["eval"],
+        vec!["replay", "x.jsonl"],
+        vec!["export", "x.jsonl"],
+    ] {
         let out = binary().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("not built yet"),
+            "{args:?}"
+        );
     }
 }
 
@@ -186,16 +274,25 @@ fn parse_alert_reads_a_message_or_says_why_not() {
     let msg = dir.path().join("m.json");
     std::fs::write(&msg, r#"{"ts":"1.0","subtype":"bot_message","text":":warning: *`[MAJOR]`* The health-checking has FAILED for the _Procter &amp; Gamble's_ prod *`pg_prod-1`* cluster with the following issue:\n*MAJOR:* Prometheus is down\n<https://x.orkesconductor.com/execution/933967A4-85d1-11f1-ba93-96986d0e24f0?tab=tasks|open>"}"#).unwrap();
     let out = binary().arg("parse-alert").arg(&msg).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let alert: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(alert["execution_id"], "933967a4-85d1-11f1-ba93-96986d0e24f0");
+    assert_eq!(
+        alert["execution_id"],
+        "933967a4-85d1-11f1-ba93-96986d0e24f0"
+    );
     assert_eq!(alert["organization"], "Procter & Gamble");
     assert_eq!(alert["cluster"], "pg_prod-1");
     assert_eq!(alert["issues"][0]["kind"], "PROMETHEUS_NOT_RUNNING");
     std::fs::write(&msg, "anyone looking at this?").unwrap();
     let out = binary().arg("parse-alert").arg(&msg).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not an alert: no /execution/<uuid> link"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not an alert: no /execution/<uuid> link")
+    );
 }
 
 #[tokio::test]
@@ -203,9 +300,19 @@ async fn triage_command_prints_the_reply_and_never_calls_slack() {
     let sim = common::simulator().await;
     let out = tokio::task::spawn_blocking({
         let mut cmd = against(&sim);
-        move || cmd.args(["triage", "5e0c7a12-ca31-11f0-9d2e-0a58a9feac02"]).output().unwrap()
-    }).await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        move || {
+            cmd.args(["triage", "5e0c7a12-ca31-11f0-9d2e-0a58a9feac02"])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("*Issue*: [MAJOR] northwind-prod (Northwind Logistics, prod): Conductor Server Heap usage is at 93.4%"), "{stdout}");
     assert!(sim.slack().requests().is_empty(), "no Slack call at all");
@@ -214,7 +321,12 @@ async fn triage_command_prints_the_reply_and_never_calls_slack() {
 #[tokio::test]
 async fn sim_command_prints_exportable_urls_that_work() {
     use std::io::{BufRead, BufReader};
-    let mut child = binary().arg("sim").stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = binary()
+        .arg("sim")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let stdout = child.stdout.take().unwrap();
     let vars = tokio::task::spawn_blocking(move || {
         let mut lines = BufReader::new(stdout).lines();
@@ -225,11 +337,18 @@ async fn sim_command_prints_exportable_urls_that_work() {
             vars.insert(k.to_string(), v.to_string());
         }
         vars
-    }).await.unwrap();
+    })
+    .await
+    .unwrap();
     let answer: Value = common::http()
         .get(format!("{}auth.test", vars["SLACK_API_URL"]))
         .bearer_auth(&vars["SLACK_BOT_TOKEN"])
-        .send().await.unwrap().json().await.unwrap();
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let token = common::http()
         .post(format!("{}/token", vars["CONDUCTOR_SERVER_URL"]))
         .json(&serde_json::json!({"keyId": vars["CONDUCTOR_AUTH_KEY"], "keySecret": vars["CONDUCTOR_AUTH_SECRET"]}))

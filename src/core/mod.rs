@@ -79,7 +79,11 @@ pub fn start(config: Arc<Config>, services: Services, mode: Mode) -> CoreHandle 
         triages: JoinSet::new(),
     };
     let task = tokio::spawn(engine.run(mode, ops_rx));
-    CoreHandle { ops: ops_tx, events: events_rx, task }
+    CoreHandle {
+        ops: ops_tx,
+        events: events_rx,
+        task,
+    }
 }
 
 struct Engine {
@@ -98,17 +102,25 @@ impl Engine {
         let _ = self.events.send(event);
     }
 
-    async fn run(mut self, mode: Mode, mut ops: mpsc::UnboundedReceiver<Op>) -> Result<(), CoreError> {
+    async fn run(
+        mut self,
+        mode: Mode,
+        mut ops: mpsc::UnboundedReceiver<Op>,
+    ) -> Result<(), CoreError> {
         loop {
             let polled = self.poll().await;
             match &polled {
                 Ok(new_alerts) => self.emit(Event::PollFinished {
                     new_alerts: *new_alerts,
-                    next_poll_in_ms: (mode == Mode::Watch).then(|| self.config.poll_interval.as_millis() as u64),
+                    next_poll_in_ms: (mode == Mode::Watch)
+                        .then(|| self.config.poll_interval.as_millis() as u64),
                 }),
                 Err(e) => {
                     tracing::error!(error = %e, "poll failed");
-                    self.emit(Event::ServiceError { service: Service::Slack, error: e.to_string() });
+                    self.emit(Event::ServiceError {
+                        service: Service::Slack,
+                        error: e.to_string(),
+                    });
                 }
             }
             if mode == Mode::Once {
@@ -137,7 +149,9 @@ impl Engine {
 
     /// Reads what is new in the channel and starts a triage for every alert; returns how many.
     async fn poll(&mut self) -> Result<usize, SlackError> {
-        let oldest = self.high_water.unwrap_or_else(|| Ts::now().minus(self.config.lookback));
+        let oldest = self
+            .high_water
+            .unwrap_or_else(|| Ts::now().minus(self.config.lookback));
         let messages = self
             .services
             .slack
@@ -145,7 +159,13 @@ impl Engine {
             .await?;
         let mut alerts = 0;
         for message in messages {
-            let Some(ts) = message.get("ts").and_then(|v| v.as_str()).and_then(Ts::parse) else { continue };
+            let Some(ts) = message
+                .get("ts")
+                .and_then(|v| v.as_str())
+                .and_then(Ts::parse)
+            else {
+                continue;
+            };
             self.high_water = Some(self.high_water.map_or(ts, |h| h.max(ts)));
             let alert = match alert::from_message(&message) {
                 Ok(a) => a,
@@ -171,7 +191,9 @@ impl Engine {
             };
             let limiter = self.limiter.clone();
             self.triages.spawn(async move {
-                let Ok(_permit) = limiter.acquire_owned().await else { return };
+                let Ok(_permit) = limiter.acquire_owned().await else {
+                    return;
+                };
                 job.run().await;
             });
         }

@@ -35,7 +35,11 @@ pub async fn investigate(
     let emit = |e: Event| {
         let _ = events.send(e);
     };
-    emit(Event::TriageStarted { alert_ts, execution_id: alert.execution_id.clone(), reasoner: "first_look".into() });
+    emit(Event::TriageStarted {
+        alert_ts,
+        execution_id: alert.execution_id.clone(),
+        reasoner: "first_look".into(),
+    });
     let call_id = "call-1".to_string();
     emit(Event::ToolStarted {
         alert_ts,
@@ -60,7 +64,12 @@ pub async fn investigate(
         ),
         Err(err) => err.to_string(),
     };
-    emit(Event::ToolFinished { alert_ts, call_id, ok: execution.is_ok(), summary });
+    emit(Event::ToolFinished {
+        alert_ts,
+        call_id,
+        ok: execution.is_ok(),
+        summary,
+    });
     Ok(reasoner::first_look(alert, &execution?))
 }
 
@@ -93,7 +102,10 @@ impl Job {
             }
             Err(e) => {
                 tracing::warn!(alert_ts = %self.alert_ts, error = %e, "triage failed");
-                self.emit(Event::TriageFailed { alert_ts: self.alert_ts, error: e.to_string() });
+                self.emit(Event::TriageFailed {
+                    alert_ts: self.alert_ts,
+                    error: e.to_string(),
+                });
                 format!("Triage failed: {}", reply::escape(&e.to_string()))
             }
         };
@@ -103,11 +115,22 @@ impl Job {
     async fn deliver(&self, text: &str) {
         let alert_ts = self.alert_ts;
         match self.policy {
-            PostPolicy::Never => self.emit(Event::PostSkipped { alert_ts, reason: SkipReason::PolicyNever }),
-            PostPolicy::Queue => self.emit(Event::PostQueued { alert_ts, reason: SkipReason::QueuedForApproval }),
+            PostPolicy::Never => self.emit(Event::PostSkipped {
+                alert_ts,
+                reason: SkipReason::PolicyNever,
+            }),
+            PostPolicy::Queue => self.emit(Event::PostQueued {
+                alert_ts,
+                reason: SkipReason::QueuedForApproval,
+            }),
             PostPolicy::Auto => {
                 let channel = &self.services.channel;
-                match self.services.slack.post_reply(channel, alert_ts, text, reply::blocks(text)).await {
+                match self
+                    .services
+                    .slack
+                    .post_reply(channel, alert_ts, text, reply::blocks(text))
+                    .await
+                {
                     Ok(message_ts) => self.emit(Event::PostSent {
                         alert_ts,
                         channel: channel.clone(),
@@ -116,7 +139,10 @@ impl Job {
                     }),
                     Err(e) => {
                         tracing::error!(%alert_ts, error = %e, "posting the reply failed");
-                        self.emit(Event::TriageFailed { alert_ts, error: format!("posting the reply failed: {e}") });
+                        self.emit(Event::TriageFailed {
+                            alert_ts,
+                            error: format!("posting the reply failed: {e}"),
+                        });
                     }
                 }
             }

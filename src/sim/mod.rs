@@ -94,12 +94,20 @@ async fn serve(router: Router) -> std::io::Result<(String, JoinHandle<()>)> {
 }
 
 impl Simulator {
-    pub async fn start(scenarios: Vec<Scenario>, options: SimOptions) -> std::io::Result<Simulator> {
+    pub async fn start(
+        scenarios: Vec<Scenario>,
+        options: SimOptions,
+    ) -> std::io::Result<Simulator> {
         let newest_age = i64::try_from(options.newest_age.as_micros()).unwrap_or(i64::MAX);
         let messages = scenario::shift_messages(&scenarios, Ts::now(), newest_age);
         let shared = Arc::new(Shared {
             slack: SlackSim::new(CHANNEL, &options.slack_token, messages),
-            conductor: ConductorSim::new(scenarios, options.conductor_auth.clone(), options.token_ttl, options.latency_scale),
+            conductor: ConductorSim::new(
+                scenarios,
+                options.conductor_auth.clone(),
+                options.token_ttl,
+                options.latency_scale,
+            ),
         });
         let slack = Router::new()
             .route("/api/{method}", get(slack::route).post(slack::route))
@@ -156,10 +164,13 @@ impl Simulator {
         config.slack.channel = Some(CHANNEL.to_string());
         config.slack.api_url = self.slack_url.clone();
         config.conductor.server_url = Some(self.conductor_url.clone());
-        config.conductor.auth = self
-            .options
-            .conductor_auth
-            .as_ref()
-            .map(|(key, secret)| ConductorAuth { key_id: key.clone(), key_secret: Secret::new(secret.clone()) });
+        config.conductor.auth =
+            self.options
+                .conductor_auth
+                .as_ref()
+                .map(|(key, secret)| ConductorAuth {
+                    key_id: key.clone(),
+                    key_secret: Secret::new(secret.clone()),
+                });
     }
 }

@@ -10,7 +10,10 @@ const SECTION_LIMIT: usize = 3000;
 
 /// Escapes `&`, `<`, `>`: a log line holding `<!channel>` or `<@U123>` stays inert text.
 pub fn escape(untrusted: &str) -> String {
-    untrusted.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    untrusted
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The reply's text, exactly as posted.
@@ -22,7 +25,10 @@ pub fn render(h: &Hypothesis) -> String {
     for finding in &h.findings {
         out.push_str(&format!("• {}\n", escape(finding)));
     }
-    out.push_str(&format!("*Likely root cause*: {}\n", escape(&h.root_cause_line())));
+    out.push_str(&format!(
+        "*Likely root cause*: {}\n",
+        escape(&h.root_cause_line())
+    ));
     out.push_str(&format!("*Suggested next step*: {}", escape(&h.next_step)));
     out
 }
@@ -33,7 +39,8 @@ pub fn blocks(text: &str) -> Value {
     for line in text.lines() {
         let line: String = line.chars().take(SECTION_LIMIT - 1).collect();
         let current = sections.last_mut().expect("never empty");
-        if !current.is_empty() && current.chars().count() + line.chars().count() + 1 > SECTION_LIMIT {
+        if !current.is_empty() && current.chars().count() + line.chars().count() + 1 > SECTION_LIMIT
+        {
             sections.push(line);
         } else {
             if !current.is_empty() {
@@ -58,7 +65,10 @@ mod tests {
     fn hypothesis() -> Hypothesis {
         Hypothesis {
             issue: "[MAJOR] acme-prod: The Redis instance is at 57%".into(),
-            findings: vec!["decider queue 2410".into(), "log line: <!channel> ping & <@U123>".into()],
+            findings: vec![
+                "decider queue 2410".into(),
+                "log line: <!channel> ping & <@U123>".into(),
+            ],
             root_cause: None,
             check: Some("server logs".into()),
             next_step: "Read the server logs".into(),
@@ -78,10 +88,17 @@ mod tests {
 
     #[test]
     fn blocks_respect_the_section_limit_and_keep_every_line() {
-        let long: Vec<String> = (0..200).map(|i| format!("line {i} {}", "x".repeat(40))).collect();
+        let long: Vec<String> = (0..200)
+            .map(|i| format!("line {i} {}", "x".repeat(40)))
+            .collect();
         let text = long.join("\n");
         let blocks = blocks(&text);
-        let sections: Vec<&str> = blocks.as_array().unwrap().iter().map(|b| b["text"]["text"].as_str().unwrap()).collect();
+        let sections: Vec<&str> = blocks
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["text"]["text"].as_str().unwrap())
+            .collect();
         assert!(sections.len() > 1);
         assert!(sections.iter().all(|s| s.chars().count() <= SECTION_LIMIT));
         assert_eq!(sections.join("\n"), text);

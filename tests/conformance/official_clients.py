@@ -1,0 +1,129 @@
+"""Drives the simulator with the official clients: Slack's slack_sdk and Orkes' conductor-python.
+
+Run by tests/conformance.rs with the simulator's addresses in the environment. Every check is an
+assert: a failure exits non-zero with the reason. It prints one line per check that passed.
+"""
+import os
+import time
+import uuid
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from conductor.client.configuration.configuration import Configuration
+from conductor.client.configuration.settings.authentication_settings import AuthenticationSettings
+from conductor.client.http.models.start_workflow_request import StartWorkflowRequest
+from conductor.client.http.rest import ApiException
+from conductor.client.orkes_clients import OrkesClients
+
+env = os.environ
+CHANNEL = env["SLACK_ALERT_CHANNEL"]
+
+
+def ok(what):
+    print(f"ok {what}", flush=True)
+
+
+# ---- Slack -------------------------------------------------------------------------------------
+slack = WebClient(token=env["SLACK_BOT_TOKEN"], base_url=env["SLACK_API_URL"])
+slack.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+
+me = slack.auth_test()
+assert me["ok"] and me["user_id"], me.data
+ok("auth.test")
+
+try:
+    WebClient(token="xoxb-wrong", base_url=env["SLACK_API_URL"]).auth_test()
+    raise AssertionError("a wrong token was accepted")
+except SlackApiError as e:
+    assert e.response["error"] == "invalid_auth", e.response.data
+ok("invalid_auth raises SlackApiError")
+
+# Paging: iterate the SlackResponse, which follows response_metadata.next_cursor (it yields the same
+# object, updated in place, so each page is read inside the loop).
+pages, paged = 0, []
+for page in slack.conversations_history(channel=CHANNEL, limit=2):
+    pages += 1
+    paged += [m["ts"] for m in page["messages"]]
+whole = [m["ts"] for m in slack.conversations_history(channel=CHANNEL, limit=999)["messages"]]
+assert pages >= 3, pages
+assert paged == whole, (paged, whole)
+assert len(set(paged)) == len(paged)
+ok(f"conversations.history paging: {pages} pages, {len(paged)} messages, newest first, none lost")
+
+parent = whole[-1]
+posted = slack.chat_postMessage(channel=CHANNEL, thread_ts=parent, text="*Issue*: conformance",
+                                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "*Issue*: conformance"}}],
+                                unfurl_links=False)
+thread = slack.conversations_replies(channel=CHANNEL, ts=parent)["messages"]
+assert [m["ts"] for m in thread][-1] == posted["ts"], thread
+assert thread[0]["reply_count"] == 1
+assert posted["ts"] not in [m["ts"] for m in slack.conversations_history(channel=CHANNEL, limit=999)["messages"]]
+ok("chat.postMessage lands in the thread, not the channel")
+
+slack.reactions_add(channel=CHANNEL, timestamp=parent, name="eyes")
+try:
+    slack.reactions_add(channel=CHANNEL, timestamp=parent, name="eyes")
+    raise AssertionError("a second identical reaction was accepted")
+except SlackApiError as e:
+    assert e.response["error"] == "already_reacted", e.response.data
+ok("reactions.add: already_reacted")
+
+# The Rust side injected one 429 on reactions.get: the SDK's handler must wait and retry.
+started = time.monotonic()
+got = slack.reactions_get(channel=CHANNEL, timestamp=parent)
+assert got["message"]["reactions"][0]["name"] == "eyes", got.data
+assert time.monotonic() - started >= 1.0
+ok("429 + Retry-After honoured by RateLimitErrorRetryHandler")
+
+# ---- Conductor ---------------------------------------------------------------------------------
+config = Configuration(server_api_url=env["CONDUCTOR_SERVER_URL"],
+                       authentication_settings=AuthenticationSettings(key_id=env["CONDUCTOR_AUTH_KEY"],
+                                                                      key_secret=env["CONDUCTOR_AUTH_SECRET"]))
+workflows = OrkesClients(configuration=config).get_workflow_client()
+
+execution = workflows.get_workflow(env["EXECUTION_ID"], include_tasks=True)
+assert execution.workflow_name == "health_check", execution.workflow_name
+assert execution.status == "FAILED"
+assert any(t.reference_task_name == "issues" for t in execution.tasks)
+ok("get_workflow reads the failing execution with its tasks")
+
+org, cluster = env["ORG_ID"], env["CLUSTER_NAME"]
+domain = f"{org}#-#{cluster}"
+pins = ["prepare_agent_handler", "save_agent_handler_results", "health_check_issues", "cluster_metrics_ingestion",
+        "save_conductor_metrics", "find_latest_conductor_metrics_records", "certificates_expiration_summary",
+        "fetch_deployment_info", "save_eks_version", "HTTP"]
+
+
+def start(name, command, task_to_domain=None):
+    return workflows.start_workflow(StartWorkflowRequest(
+        name=name, correlation_id=domain,
+        task_to_domain=task_to_domain or {"*": domain, **{p: "NO_DOMAIN" for p in pins}},
+        input={"customerId": org, "organizationId": org, "agentHandlerId": str(uuid.uuid4()), "environment": "prod",
+               "agentHandlerRequest": {"clusterName": cluster, "command": command, "parameters": {}}}))
+
+
+wid = start("get_pods_data", "GET_PODS_DATA")
+assert isinstance(wid, str) and len(wid) == 36, wid
+for _ in range(200):
+    run = workflows.get_workflow(wid, include_tasks=True)
+    if run.status != "RUNNING":
+        break
+    time.sleep(0.05)
+assert run.status == "COMPLETED", run.status
+assert run.output["result"], run.output
+ok("start_workflow returns the id; the command completes with its output")
+
+for name, command, t2d, why in [
+    ("delete_pod", "DELETE_POD", None, "not a read-only"),
+    ("get_pods_data", "GET_PODS_DATA", {"*": "other#-#cluster"}, "no known cluster"),
+]:
+    try:
+        start(name, command, t2d)
+        raise AssertionError(f"{name} was accepted")
+    except ApiException as e:
+        assert e.status == 400, e.status
+        assert why in str(e.body), e.body
+ok("a mutating workflow and a wrong taskToDomain are rejected with 400")
+print("conformance: all checks passed")
