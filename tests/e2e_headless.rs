@@ -11,18 +11,26 @@ use oncall_triage::slack::Ts;
 use serde_json::Value;
 
 fn binary() -> Command {
+    binary_in(&tempfile::tempdir().unwrap().keep())
+}
+
+/// The binary with HOME, logs and state under `home`.
+fn binary_in(home: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_oncall-triage"));
-    let home = tempfile::tempdir().unwrap().keep();
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", &home)
+        .env("HOME", home)
         .env("ONCALL_LOG_DIR", home.join("logs"))
         .env("ONCALL_STATE_FILE", home.join("state.json"));
     cmd
 }
 
 fn against(sim: &Simulator) -> Command {
-    let mut cmd = binary();
+    against_in(sim, &tempfile::tempdir().unwrap().keep())
+}
+
+fn against_in(sim: &Simulator, home: &std::path::Path) -> Command {
+    let mut cmd = binary_in(home);
     for line in sim.env_lines() {
         let (k, v) = line.split_once('=').unwrap();
         cmd.env(k, v);
@@ -199,6 +207,27 @@ async fn demo_runs_with_no_credentials_and_ignores_real_ones() {
     let all =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!all.contains("xoxb-real-token-must-not-be-used"));
+}
+
+#[test]
+fn a_bad_scenario_file_fails_with_its_name_and_the_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.json"),
+        r#"{"name": "x", "messages": [], "expect": {}, "comands": []}"#,
+    )
+    .unwrap();
+    let out = binary()
+        .args(["--demo", "--no-tui", "--once", "--scenarios"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.json") && stderr.contains("unknown field `comands`"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
