@@ -15,16 +15,8 @@ fn main() {
     let mut code = String::from("&[\n");
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
-        let name = f
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("utf-8 file name");
-        writeln!(
-            code,
-            "    ({name:?}, include_str!({:?})),",
-            f.display().to_string()
-        )
-        .expect("write to string");
+        let name = f.file_name().and_then(|n| n.to_str()).expect("utf-8 file name");
+        writeln!(code, "    ({name:?}, include_str!({:?})),", f.display().to_string()).expect("write to string");
     }
     code.push(']');
     let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("embedded_scenarios.rs");

@@ -183,15 +183,7 @@ mod tests {
             vec!["oncall-triage"],
             vec!["oncall-triage", "--no-tui"],
             vec!["oncall-triage", "--no-tui", "--once", "--json"],
-            vec![
-                "oncall-triage",
-                "--demo",
-                "--no-tui",
-                "--once",
-                "--json",
-                "--post",
-                "never",
-            ],
+            vec!["oncall-triage", "--demo", "--no-tui", "--once", "--json", "--post", "never"],
             vec!["oncall-triage", "triage", "abc", "--reasoner", "playbook"],
             vec!["oncall-triage", "check-sql", "SELECT 1"],
             vec!["oncall-triage", "parse-alert"],
@@ -202,16 +194,12 @@ mod tests {
         ] {
             Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
         }
-        assert!(
-            Cli::try_parse_from(["oncall-triage", "--once"]).is_err(),
-            "--once needs --no-tui"
-        );
+        assert!(Cli::try_parse_from(["oncall-triage", "--once"]).is_err(), "--once needs --no-tui");
     }
 
     #[test]
     fn flags_map_to_their_variables() {
-        let cli =
-            Cli::try_parse_from(["oncall-triage", "--post", "never", "--lookback", "2h"]).unwrap();
+        let cli = Cli::try_parse_from(["oncall-triage", "--post", "never", "--lookback", "2h"]).unwrap();
         let flags = cli.settings.by_variable();
         assert_eq!(flags.get("ONCALL_POST").map(String::as_str), Some("never"));
         assert_eq!(flags.get("ONCALL_LOOKBACK").map(String::as_str), Some("2h"));

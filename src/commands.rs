@@ -16,6 +16,7 @@ use crate::headless::{Printer, human_line};
 use crate::protocol::Op;
 use crate::sim::{self, SimOptions, Simulator};
 use crate::slack::{SlackClient, Ts, alert, reply};
+use crate::store::StateStore;
 use crate::{logging, sim::scenario};
 
 pub const EXIT_OK: u8 = 0;
@@ -29,19 +30,12 @@ fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
 }
 
 fn not_built(what: &str) -> u8 {
-    fail(
-        EXIT_USAGE,
-        format!("{what} is not built yet in this version"),
-    )
+    fail(EXIT_USAGE, format!("{what} is not built yet in this version"))
 }
 
 fn load_config(cli: &Cli, demo: bool) -> Result<Config, ConfigError> {
     let env: HashMap<String, String> = std::env::vars().collect();
-    let sources = Sources::gather(
-        cli.settings.by_variable(),
-        env,
-        cli.settings.config.as_deref(),
-    )?;
+    let sources = Sources::gather(cli.settings.by_variable(), env, cli.settings.config.as_deref())?;
     Config::resolve(&sources, demo)
 }
 
@@ -135,30 +129,19 @@ async fn watch(cli: &Cli) -> u8 {
         Ok(url) => url.to_string(),
         Err(e) => return fail(EXIT_USAGE, e),
     };
-    let _logs = logging::init(
-        &config.log_dir,
-        config.log_keep,
-        &config.log_filter,
-        headless && !cli.run.json,
-    );
-    let printer = Printer {
-        json: cli.run.json,
-        replies_on_stdout: config.post == crate::config::PostPolicy::Never,
-    };
+    let _logs = logging::init(&config.log_dir, config.log_keep, &config.log_filter, headless && !cli.run.json);
+    let printer = Printer { json: cli.run.json, replies_on_stdout: config.post == crate::config::PostPolicy::Never };
     let services = Services {
         slack: SlackClient::new(&config.slack.api_url, token),
         channel,
-        conductor: Arc::new(ConductorClient::new(
-            &conductor_url,
-            config.conductor.auth.clone(),
-        )),
+        conductor: Arc::new(ConductorClient::new(&conductor_url, config.conductor.auth.clone())),
     };
-    let mode = if cli.run.once {
-        Mode::Once
-    } else {
-        Mode::Watch
+    let store = match StateStore::open(&config.state_file) {
+        Ok(s) => s,
+        Err(e) => return fail(EXIT_USAGE, e),
     };
-    let mut handle = core::start(Arc::new(config), services, mode);
+    let mode = if cli.run.once { Mode::Once } else { Mode::Watch };
+    let mut handle = core::start(Arc::new(config), services, store, mode);
 
     let mut stop = Stop::Done;
     let signalled = signal();
@@ -177,8 +160,7 @@ async fn watch(cli: &Cli) -> u8 {
     }
     match (handle.finish().await, stop) {
         (_, Stop::Interrupted) => EXIT_INTERRUPTED,
-        (Err(e @ CoreError::Poll(_)), _) => fail(EXIT_FAILED, e),
-        (Err(e @ CoreError::Closed), _) => fail(EXIT_FAILED, e),
+        (Err(e @ (CoreError::Poll(_) | CoreError::State(_) | CoreError::Closed)), _) => fail(EXIT_FAILED, e),
         (Ok(()), Stop::Done | Stop::Terminated) => EXIT_OK,
     }
 }
@@ -193,10 +175,7 @@ async fn triage(cli: &Cli, execution_id: &str) -> u8 {
         Err(e) => return fail(EXIT_USAGE, e),
     };
     let Ok(alert) = alert::parse_text(&format!("/execution/{execution_id}")) else {
-        return fail(
-            EXIT_USAGE,
-            format!("{execution_id:?} is not an execution id (a UUID)"),
-        );
+        return fail(EXIT_USAGE, format!("{execution_id:?} is not an execution id (a UUID)"));
     };
     let _logs = logging::init(&config.log_dir, config.log_keep, &config.log_filter, true);
     let conductor = ConductorClient::new(&url, config.conductor.auth.clone());

@@ -39,16 +39,9 @@ impl fmt::Display for Secret {
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("{var} is not set: {hint}")]
-    Missing {
-        var: &'static str,
-        hint: &'static str,
-    },
+    Missing { var: &'static str, hint: &'static str },
     #[error("{var}={value:?} is not valid: expected {expected}")]
-    Invalid {
-        var: &'static str,
-        value: String,
-        expected: &'static str,
-    },
+    Invalid { var: &'static str, value: String, expected: &'static str },
     #[error("config file {path}: {reason}")]
     File { path: String, reason: String },
     #[error(
@@ -134,9 +127,7 @@ const REAL_WORLD: &[&str] = &[
 ];
 
 fn file_key(var: &str) -> String {
-    var.strip_prefix("ONCALL_")
-        .unwrap_or(var)
-        .to_ascii_lowercase()
+    var.strip_prefix("ONCALL_").unwrap_or(var).to_ascii_lowercase()
 }
 
 /// The three layers a setting can come from, highest first.
@@ -174,16 +165,11 @@ impl Sources {
 
 fn read_file(path: &Path) -> Result<HashMap<&'static str, String>, ConfigError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-        path: shown.clone(),
-        reason: e.to_string(),
-    })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| ConfigError::File { path: shown.clone(), reason: e.to_string() })?;
     let table: toml::Table = text
         .parse()
-        .map_err(|e: toml::de::Error| ConfigError::File {
-            path: shown.clone(),
-            reason: e.message().to_string(),
-        })?;
+        .map_err(|e: toml::de::Error| ConfigError::File { path: shown.clone(), reason: e.message().to_string() })?;
     let mut out = HashMap::new();
     for (key, value) in table {
         let Some(var) = SETTINGS.iter().find(|v| file_key(v) == key) else {
@@ -197,10 +183,7 @@ fn read_file(path: &Path) -> Result<HashMap<&'static str, String>, ConfigError> 
             other => {
                 return Err(ConfigError::File {
                     path: shown,
-                    reason: format!(
-                        "`{key}` must be a string or a number, not {}",
-                        other.type_str()
-                    ),
+                    reason: format!("`{key}` must be a string or a number, not {}", other.type_str()),
                 });
             }
         };
@@ -272,10 +255,7 @@ pub struct SlackAccess<'a> {
 }
 
 fn state_dir() -> PathBuf {
-    dirs::state_dir()
-        .or_else(dirs::data_local_dir)
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("oncall-triage")
+    dirs::state_dir().or_else(dirs::data_local_dir).unwrap_or_else(|| PathBuf::from(".")).join("oncall-triage")
 }
 
 impl Config {
@@ -283,11 +263,7 @@ impl Config {
     /// state file is a throwaway one (the simulator's addresses are attached afterwards).
     pub fn resolve(src: &Sources, demo: bool) -> Result<Config, ConfigError> {
         let get = |var: &'static str| {
-            if demo && REAL_WORLD.contains(&var) {
-                None
-            } else {
-                src.get(var)
-            }
+            if demo && REAL_WORLD.contains(&var) { None } else { src.get(var) }
         };
         let text = |var: &'static str, default: &str| get(var).unwrap_or(default).to_string();
         let duration = |var: &'static str, default: &str| -> Result<Duration, ConfigError> {
@@ -298,21 +274,14 @@ impl Config {
                 expected: "a duration such as 90s, 15m or 1h",
             })
         };
-        let number =
-            |var: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
-                match get(var) {
-                    None => Ok(default),
-                    Some(v) => v
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|n| (min..=max).contains(n))
-                        .ok_or_else(|| ConfigError::Invalid {
-                            var,
-                            value: v.to_string(),
-                            expected: "a whole number in range",
-                        }),
-                }
-            };
+        let number = |var: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+            match get(var) {
+                None => Ok(default),
+                Some(v) => v.parse::<u64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| {
+                    ConfigError::Invalid { var, value: v.to_string(), expected: "a whole number in range" }
+                }),
+            }
+        };
 
         let kind = match get("ONCALL_REASONER").unwrap_or("playbook") {
             "playbook" => ReasonerKind::Playbook,
@@ -339,10 +308,9 @@ impl Config {
             }
         };
         let auth = match (get("CONDUCTOR_AUTH_KEY"), get("CONDUCTOR_AUTH_SECRET")) {
-            (Some(key), Some(secret)) => Some(ConductorAuth {
-                key_id: key.to_string(),
-                key_secret: Secret::new(secret),
-            }),
+            (Some(key), Some(secret)) => {
+                Some(ConductorAuth { key_id: key.to_string(), key_secret: Secret::new(secret) })
+            }
             (None, None) => None,
             (Some(_), None) => {
                 return Err(ConfigError::Missing {
@@ -375,13 +343,9 @@ impl Config {
             })?),
         };
         let state_file = if demo {
-            std::env::temp_dir()
-                .join(format!("oncall-triage-demo-{}", std::process::id()))
-                .join("state.json")
+            std::env::temp_dir().join(format!("oncall-triage-demo-{}", std::process::id())).join("state.json")
         } else {
-            get("ONCALL_STATE_FILE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| state_dir().join("state.json"))
+            get("ONCALL_STATE_FILE").map(PathBuf::from).unwrap_or_else(|| state_dir().join("state.json"))
         };
         let mut api_url = text("SLACK_API_URL", "https://slack.com/api/");
         if !api_url.ends_with('/') {
@@ -401,8 +365,7 @@ impl Config {
                 claim_lease: duration("ONCALL_CLAIM_LEASE", "15m")?,
             },
             conductor: ConductorSettings {
-                server_url: get("CONDUCTOR_SERVER_URL")
-                    .map(|u| u.trim_end_matches('/').to_string()),
+                server_url: get("CONDUCTOR_SERVER_URL").map(|u| u.trim_end_matches('/').to_string()),
                 auth,
                 dispatch_timeout: duration("ONCALL_DISPATCH_TIMEOUT", "180s")?,
                 stuck_after: duration("ONCALL_STUCK_AFTER", "60s")?,
@@ -422,9 +385,7 @@ impl Config {
             max_triages: number("ONCALL_MAX_TRIAGES", 4, 1, 256)? as usize,
             shutdown_grace: duration("ONCALL_SHUTDOWN_GRACE", "30s")?,
             state_file,
-            log_dir: get("ONCALL_LOG_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| state_dir().join("logs")),
+            log_dir: get("ONCALL_LOG_DIR").map(PathBuf::from).unwrap_or_else(|| state_dir().join("logs")),
             log_keep: number("ONCALL_LOG_KEEP", 14, 1, 10_000)? as usize,
             metrics_addr,
             log_filter: text("RUST_LOG", "info"),
@@ -458,10 +419,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn file(text: &str) -> tempfile::NamedTempFile {
@@ -472,15 +430,11 @@ mod tests {
 
     #[test]
     fn flags_override_env_override_file_override_default() {
-        let f =
-            file("poll_interval = \"10m\"\npost = \"never\"\nlookback = \"2h\"\npage_size = 50\n");
+        let f = file("poll_interval = \"10m\"\npost = \"never\"\nlookback = \"2h\"\npage_size = 50\n");
         let flags = HashMap::from([("ONCALL_POST", "queue".to_string())]);
-        let src = Sources::gather(
-            flags,
-            env(&[("ONCALL_POLL_INTERVAL", "45s"), ("ONCALL_POST", "auto")]),
-            Some(f.path()),
-        )
-        .unwrap();
+        let src =
+            Sources::gather(flags, env(&[("ONCALL_POLL_INTERVAL", "45s"), ("ONCALL_POST", "auto")]), Some(f.path()))
+                .unwrap();
         let c = Config::resolve(&src, false).unwrap();
         assert_eq!(c.post, PostPolicy::Queue, "flag beats env and file");
         assert_eq!(c.poll_interval, Duration::from_secs(45), "env beats file");
@@ -497,49 +451,25 @@ mod tests {
 
     #[test]
     fn missing_required_settings_name_the_variable() {
-        let src =
-            Sources::gather(HashMap::new(), env(&[("SLACK_BOT_TOKEN", "xoxb-1")]), None).unwrap();
+        let src = Sources::gather(HashMap::new(), env(&[("SLACK_BOT_TOKEN", "xoxb-1")]), None).unwrap();
         let c = Config::resolve(&src, false).unwrap();
         let err = c.require_slack().err().unwrap().to_string();
         assert!(err.starts_with("SLACK_ALERT_CHANNEL is not set"), "{err}");
-        assert!(
-            c.require_conductor()
-                .unwrap_err()
-                .to_string()
-                .starts_with("CONDUCTOR_SERVER_URL")
-        );
+        assert!(c.require_conductor().unwrap_err().to_string().starts_with("CONDUCTOR_SERVER_URL"));
     }
 
     #[test]
     fn bad_values_and_unknown_file_keys_are_one_line_errors() {
-        let src =
-            Sources::gather(HashMap::new(), env(&[("ONCALL_LOOKBACK", "soon")]), None).unwrap();
+        let src = Sources::gather(HashMap::new(), env(&[("ONCALL_LOOKBACK", "soon")]), None).unwrap();
         let err = Config::resolve(&src, false).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "ONCALL_LOOKBACK=\"soon\" is not valid: expected a duration such as 90s, 15m or 1h"
-        );
+        assert_eq!(err, "ONCALL_LOOKBACK=\"soon\" is not valid: expected a duration such as 90s, 15m or 1h");
         let f = file("pol_interval = \"1m\"\n");
         let err = Sources::gather(HashMap::new(), HashMap::new(), Some(f.path())).unwrap_err();
-        assert!(
-            matches!(err, ConfigError::UnknownFileKey { ref key, .. } if key == "pol_interval")
-        );
-        let src =
-            Sources::gather(HashMap::new(), env(&[("ONCALL_REASONER", "openai")]), None).unwrap();
-        assert!(
-            Config::resolve(&src, false)
-                .unwrap_err()
-                .to_string()
-                .starts_with("ONCALL_MODEL is not set")
-        );
-        let src =
-            Sources::gather(HashMap::new(), env(&[("CONDUCTOR_AUTH_KEY", "k")]), None).unwrap();
-        assert!(
-            Config::resolve(&src, false)
-                .unwrap_err()
-                .to_string()
-                .starts_with("CONDUCTOR_AUTH_SECRET")
-        );
+        assert!(matches!(err, ConfigError::UnknownFileKey { ref key, .. } if key == "pol_interval"));
+        let src = Sources::gather(HashMap::new(), env(&[("ONCALL_REASONER", "openai")]), None).unwrap();
+        assert!(Config::resolve(&src, false).unwrap_err().to_string().starts_with("ONCALL_MODEL is not set"));
+        let src = Sources::gather(HashMap::new(), env(&[("CONDUCTOR_AUTH_KEY", "k")]), None).unwrap();
+        assert!(Config::resolve(&src, false).unwrap_err().to_string().starts_with("CONDUCTOR_AUTH_SECRET"));
     }
 
     #[test]
@@ -557,24 +487,14 @@ mod tests {
         )
         .unwrap();
         let c = Config::resolve(&src, false).unwrap();
-        let shown = format!(
-            "{c:?} {} {:#?}",
-            c.slack.token.as_ref().unwrap(),
-            c.reasoner
-        );
-        for secret in [
-            "xoxb-very-secret-token",
-            "conductor-secret-value",
-            "sk-ant-secret-value",
-            "sk-openai-secret-value",
-        ] {
+        let shown = format!("{c:?} {} {:#?}", c.slack.token.as_ref().unwrap(), c.reasoner);
+        for secret in
+            ["xoxb-very-secret-token", "conductor-secret-value", "sk-ant-secret-value", "sk-openai-secret-value"]
+        {
             assert!(!shown.contains(secret), "{secret} leaked");
         }
         assert!(shown.contains("Secret(***)"));
-        assert_eq!(
-            c.slack.token.as_ref().unwrap().expose(),
-            "xoxb-very-secret-token"
-        );
+        assert_eq!(c.slack.token.as_ref().unwrap().expose(), "xoxb-very-secret-token");
     }
 
     #[test]
@@ -594,11 +514,7 @@ mod tests {
         let c = Config::resolve(&src, true).unwrap();
         assert!(c.slack.token.is_none() && c.conductor.server_url.is_none());
         assert_ne!(c.state_file, PathBuf::from("/var/lib/real/state.json"));
-        assert_eq!(
-            c.poll_interval,
-            Duration::from_secs(5),
-            "harmless settings still apply"
-        );
+        assert_eq!(c.poll_interval, Duration::from_secs(5), "harmless settings still apply");
     }
 
     #[test]

@@ -39,84 +39,34 @@ impl Printer {
 /// One readable line per event (None for events too chatty to print).
 pub fn human_line(event: &Event) -> Option<String> {
     Some(match event {
-        Event::AlertReceived {
-            alert_ts,
-            execution_id,
-            severity,
-            cluster,
-            kinds,
-        } => format!(
+        Event::AlertReceived { alert_ts, execution_id, severity, cluster, kinds } => format!(
             "alert     {alert_ts}  {} {}  {}  execution {execution_id}",
             severity.map_or("?", |s| s.as_str()),
             cluster.as_deref().unwrap_or("?"),
-            kinds
-                .iter()
-                .map(|k| k.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
+            kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","),
         ),
         Event::AlertSkipped { alert_ts, reason } => format!("skipped   {alert_ts}  {reason:?}"),
-        Event::TriageStarted {
-            alert_ts, reasoner, ..
-        } => format!("triage    {alert_ts}  started ({reasoner})"),
-        Event::ToolStarted {
-            alert_ts,
-            tool,
-            args,
-            ..
-        } => format!("tool      {alert_ts}  {tool} {args}"),
-        Event::DispatchStarted {
-            alert_ts,
-            workflow,
-            workflow_id,
-            ..
-        } => {
+        Event::TriageStarted { alert_ts, reasoner, .. } => format!("triage    {alert_ts}  started ({reasoner})"),
+        Event::ToolStarted { alert_ts, tool, args, .. } => format!("tool      {alert_ts}  {tool} {args}"),
+        Event::DispatchStarted { alert_ts, workflow, workflow_id, .. } => {
             format!("dispatch  {alert_ts}  {workflow} → {workflow_id}")
         }
-        Event::DispatchFinished {
-            alert_ts,
-            workflow_id,
-            status,
-            elapsed_ms,
-            ..
-        } => {
+        Event::DispatchFinished { alert_ts, workflow_id, status, elapsed_ms, .. } => {
             format!("dispatch  {alert_ts}  {workflow_id} {status} in {elapsed_ms} ms")
         }
-        Event::ToolFinished {
-            alert_ts,
-            ok,
-            summary,
-            ..
-        } => {
-            format!(
-                "tool      {alert_ts}  {} {summary}",
-                if *ok { "✓" } else { "✗" }
-            )
+        Event::ToolFinished { alert_ts, ok, summary, .. } => {
+            format!("tool      {alert_ts}  {} {summary}", if *ok { "✓" } else { "✗" })
         }
         Event::ReasonerDelta { .. } => return None,
-        Event::HypothesisReady {
-            alert_ts,
-            root_cause,
-            ..
-        } => format!("ready     {alert_ts}  {root_cause}"),
-        Event::PostSent {
-            alert_ts,
-            message_ts,
-            ..
-        } => format!("posted    {alert_ts}  reply {message_ts}"),
+        Event::HypothesisReady { alert_ts, root_cause, .. } => format!("ready     {alert_ts}  {root_cause}"),
+        Event::PostSent { alert_ts, message_ts, .. } => format!("posted    {alert_ts}  reply {message_ts}"),
         Event::PostQueued { alert_ts, .. } => {
             format!("queued    {alert_ts}  reply held for approval")
         }
         Event::PostSkipped { alert_ts, reason } => format!("not sent  {alert_ts}  {reason:?}"),
         Event::TriageFailed { alert_ts, error } => format!("FAILED    {alert_ts}  {error}"),
-        Event::PollFinished {
-            new_alerts,
-            next_poll_in_ms,
-        } => match next_poll_in_ms {
-            Some(ms) => format!(
-                "poll      {new_alerts} new alert(s); next poll in {} s",
-                ms / 1000
-            ),
+        Event::PollFinished { new_alerts, next_poll_in_ms } => match next_poll_in_ms {
+            Some(ms) => format!("poll      {new_alerts} new alert(s); next poll in {} s", ms / 1000),
             None => format!("poll      {new_alerts} new alert(s)"),
         },
         Event::ServiceError { service, error } => format!("ERROR     {service:?}: {error}"),

@@ -17,3 +17,4 @@ pub mod protocol;
 pub mod reasoner;
 pub mod sim;
 pub mod slack;
+pub mod store;

@@ -20,38 +20,26 @@ pub fn init(dir: &Path, keep: usize, filter: &str, to_stderr: bool) -> LogGuard 
         eprintln!("oncall-triage: RUST_LOG={filter:?} is not a valid filter ({e}); using info");
         EnvFilter::new("info")
     });
-    let appender = std::fs::create_dir_all(dir)
-        .map_err(|e| e.to_string())
-        .and_then(|()| {
-            Builder::new()
-                .rotation(Rotation::DAILY)
-                .filename_prefix("oncall-triage")
-                .filename_suffix("log")
-                .max_log_files(keep)
-                .build(dir)
-                .map_err(|e| e.to_string())
-        });
+    let appender = std::fs::create_dir_all(dir).map_err(|e| e.to_string()).and_then(|()| {
+        Builder::new()
+            .rotation(Rotation::DAILY)
+            .filename_prefix("oncall-triage")
+            .filename_suffix("log")
+            .max_log_files(keep)
+            .build(dir)
+            .map_err(|e| e.to_string())
+    });
     let (file_layer, guard) = match appender {
         Ok(appender) => {
             let (writer, guard) = tracing_appender::non_blocking(appender);
-            (
-                Some(fmt::layer().with_ansi(false).with_writer(writer)),
-                Some(guard),
-            )
+            (Some(fmt::layer().with_ansi(false).with_writer(writer)), Some(guard))
         }
         Err(e) => {
-            eprintln!(
-                "oncall-triage: cannot write logs under {} ({e}); set ONCALL_LOG_DIR",
-                dir.display()
-            );
+            eprintln!("oncall-triage: cannot write logs under {} ({e}); set ONCALL_LOG_DIR", dir.display());
             (None, None)
         }
     };
     let stderr_layer = to_stderr.then(|| fmt::layer().with_writer(std::io::stderr));
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(file_layer)
-        .with(stderr_layer)
-        .try_init();
+    let _ = tracing_subscriber::registry().with(filter).with(file_layer).with(stderr_layer).try_init();
     LogGuard { _file: guard }
 }

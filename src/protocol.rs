@@ -30,6 +30,8 @@ pub enum Service {
     Slack,
     Conductor,
     Model,
+    /// The state file on local disk.
+    State,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,58 +48,22 @@ pub enum Event {
     #[serde(rename = "alert.skipped")]
     AlertSkipped { alert_ts: Ts, reason: SkipReason },
     #[serde(rename = "triage.started")]
-    TriageStarted {
-        alert_ts: Ts,
-        execution_id: String,
-        reasoner: String,
-    },
+    TriageStarted { alert_ts: Ts, execution_id: String, reasoner: String },
     #[serde(rename = "tool.started")]
-    ToolStarted {
-        alert_ts: Ts,
-        call_id: String,
-        tool: String,
-        args: Value,
-    },
+    ToolStarted { alert_ts: Ts, call_id: String, tool: String, args: Value },
     #[serde(rename = "dispatch.started")]
-    DispatchStarted {
-        alert_ts: Ts,
-        call_id: String,
-        workflow: String,
-        workflow_id: String,
-    },
+    DispatchStarted { alert_ts: Ts, call_id: String, workflow: String, workflow_id: String },
     #[serde(rename = "dispatch.finished")]
-    DispatchFinished {
-        alert_ts: Ts,
-        call_id: String,
-        workflow_id: String,
-        status: String,
-        elapsed_ms: u64,
-    },
+    DispatchFinished { alert_ts: Ts, call_id: String, workflow_id: String, status: String, elapsed_ms: u64 },
     #[serde(rename = "tool.finished")]
-    ToolFinished {
-        alert_ts: Ts,
-        call_id: String,
-        ok: bool,
-        summary: String,
-    },
+    ToolFinished { alert_ts: Ts, call_id: String, ok: bool, summary: String },
     /// Model text as it streams (console only; `hypothesis.ready` carries the final text).
     #[serde(rename = "reasoner.delta")]
     ReasonerDelta { alert_ts: Ts, text: String },
     #[serde(rename = "hypothesis.ready")]
-    HypothesisReady {
-        alert_ts: Ts,
-        execution_id: String,
-        text: String,
-        root_cause: String,
-        refire_of: Option<Ts>,
-    },
+    HypothesisReady { alert_ts: Ts, execution_id: String, text: String, root_cause: String, refire_of: Option<Ts> },
     #[serde(rename = "post.sent")]
-    PostSent {
-        alert_ts: Ts,
-        channel: String,
-        thread_ts: Ts,
-        message_ts: Ts,
-    },
+    PostSent { alert_ts: Ts, channel: String, thread_ts: Ts, message_ts: Ts },
     #[serde(rename = "post.queued")]
     PostQueued { alert_ts: Ts, reason: SkipReason },
     #[serde(rename = "post.skipped")]
@@ -106,10 +72,7 @@ pub enum Event {
     TriageFailed { alert_ts: Ts, error: String },
     /// A poll of the channel ended (console only: the countdown and the health light).
     #[serde(rename = "poll.finished")]
-    PollFinished {
-        new_alerts: usize,
-        next_poll_in_ms: Option<u64>,
-    },
+    PollFinished { new_alerts: usize, next_poll_in_ms: Option<u64> },
     /// A service call failed in a way the operator should see (console only; also logged).
     #[serde(rename = "service.error")]
     ServiceError { service: Service, error: String },
@@ -131,9 +94,7 @@ impl Event {
             | Event::PostQueued { .. }
             | Event::PostSkipped { .. }
             | Event::TriageFailed { .. } => true,
-            Event::ReasonerDelta { .. }
-            | Event::PollFinished { .. }
-            | Event::ServiceError { .. } => false,
+            Event::ReasonerDelta { .. } | Event::PollFinished { .. } | Event::ServiceError { .. } => false,
         }
     }
 
@@ -147,10 +108,7 @@ impl Event {
         let kind = fields.shift_remove("type").unwrap_or(Value::Null);
         let mut line = serde_json::Map::with_capacity(fields.len() + 2);
         line.insert("type".into(), kind);
-        line.insert(
-            "time".into(),
-            Value::String(humantime::format_rfc3339_millis(time).to_string()),
-        );
+        line.insert("time".into(), Value::String(humantime::format_rfc3339_millis(time).to_string()));
         line.extend(fields);
         Value::Object(line).to_string()
     }
@@ -201,13 +159,7 @@ mod tests {
 
     #[test]
     fn reasons_are_snake_case_words() {
-        let ev = Event::AlertSkipped {
-            alert_ts: Ts::from_micros(1),
-            reason: SkipReason::ClaimedElsewhere,
-        };
-        assert!(
-            ev.to_json_line(SystemTime::now())
-                .contains(r#""reason":"claimed_elsewhere""#)
-        );
+        let ev = Event::AlertSkipped { alert_ts: Ts::from_micros(1), reason: SkipReason::ClaimedElsewhere };
+        assert!(ev.to_json_line(SystemTime::now()).contains(r#""reason":"claimed_elsewhere""#));
     }
 }

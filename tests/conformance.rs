@@ -10,9 +10,8 @@ use std::process::Command;
 #[tokio::test]
 async fn official_clients_agree_with_the_simulator() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let python = std::env::var_os("ONCALL_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv-test/bin/python"));
+    let python =
+        std::env::var_os("ONCALL_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|| root.join(".venv-test/bin/python"));
     assert!(
         python.exists(),
         "{} is missing: run ./scripts/test (it installs tests/conformance/requirements.txt into .venv-test), \
@@ -34,25 +33,11 @@ async fn official_clients_agree_with_the_simulator() {
         let (k, v) = line.split_once('=').unwrap();
         cmd.env(k, v);
     }
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("conformance: all checks passed"),
-        "{stdout}"
-    );
-    let statuses: Vec<u16> = sim
-        .slack()
-        .requests()
-        .iter()
-        .filter(|r| r.api == "reactions.get")
-        .map(|r| r.status)
-        .collect();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("conformance: all checks passed"), "{stdout}");
+    let statuses: Vec<u16> =
+        sim.slack().requests().iter().filter(|r| r.api == "reactions.get").map(|r| r.status).collect();
     assert_eq!(statuses, vec![429, 200], "slack_sdk retried after the 429");
 }

@@ -82,12 +82,7 @@ async fn once_json_posts_exactly_one_reply_per_alert_in_its_thread() {
     })
     .await
     .unwrap();
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
     let events = json_lines(&out);
 
     // The JSON Lines contract: type first, then time, ts as strings.
@@ -96,10 +91,8 @@ async fn once_json_posts_exactly_one_reply_per_alert_in_its_thread() {
         assert_eq!(keys[..2], ["type", "time"], "{e}");
         assert!(e["alert_ts"].is_string());
     }
-    let received: HashSet<String> = of_type(&events, "alert.received")
-        .iter()
-        .map(|e| e["alert_ts"].as_str().unwrap().to_string())
-        .collect();
+    let received: HashSet<String> =
+        of_type(&events, "alert.received").iter().map(|e| e["alert_ts"].as_str().unwrap().to_string()).collect();
     assert_eq!(received, alerts);
     assert_eq!(of_type(&events, "hypothesis.ready").len(), 3);
     assert_eq!(of_type(&events, "triage.failed").len(), 0);
@@ -109,10 +102,7 @@ async fn once_json_posts_exactly_one_reply_per_alert_in_its_thread() {
     assert_eq!(posts.len(), 3);
     let mut per_thread: BTreeMap<String, usize> = BTreeMap::new();
     for p in &posts {
-        let thread = p
-            .thread_ts
-            .expect("a reply, never a top-level message")
-            .to_string();
+        let thread = p.thread_ts.expect("a reply, never a top-level message").to_string();
         *per_thread.entry(thread).or_default() += 1;
         assert!(p.text.starts_with("*Issue*: "), "{}", p.text);
         assert!(
@@ -125,25 +115,15 @@ async fn once_json_posts_exactly_one_reply_per_alert_in_its_thread() {
     assert!(per_thread.values().all(|n| *n == 1));
     for ts in &chatter {
         let replies = sim.slack().thread(Ts::parse(ts).unwrap());
-        assert!(
-            replies.iter().all(|r| r["user"] != "U0TRIAGEBOT"),
-            "no reply to chatter {ts}"
-        );
+        assert!(replies.iter().all(|r| r["user"] != "U0TRIAGEBOT"), "no reply to chatter {ts}");
     }
     // Each post.sent names the thread Slack put it in.
     for e in of_type(&events, "post.sent") {
         assert_eq!(e["thread_ts"], e["alert_ts"]);
-        assert!(
-            posts
-                .iter()
-                .any(|p| p.ts.to_string() == e["message_ts"].as_str().unwrap())
-        );
+        assert!(posts.iter().any(|p| p.ts.to_string() == e["message_ts"].as_str().unwrap()));
     }
     // Each reply states the execution's own numbers.
-    let heap = posts
-        .iter()
-        .find(|p| p.text.contains("northwind-prod"))
-        .expect("the heap alert's reply");
+    let heap = posts.iter().find(|p| p.text.contains("northwind-prod")).expect("the heap alert's reply");
     assert!(heap.text.contains("heap 93.4%"), "{}", heap.text);
 }
 
@@ -152,19 +132,11 @@ async fn post_never_makes_no_slack_writes_and_prints_the_replies() {
     let sim = common::simulator().await;
     let out = tokio::task::spawn_blocking({
         let mut cmd = against(&sim);
-        move || {
-            cmd.args(["--no-tui", "--once", "--post", "never"])
-                .output()
-                .unwrap()
-        }
+        move || cmd.args(["--no-tui", "--once", "--post", "never"]).output().unwrap()
     })
     .await
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(sim.slack().posts().is_empty());
     let writes: Vec<String> = sim
         .slack()
@@ -177,10 +149,7 @@ async fn post_never_makes_no_slack_writes_and_prints_the_replies() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.matches("*Issue*: ").count(), 3, "{stdout}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("not sent") && stderr.contains("PolicyNever"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("not sent") && stderr.contains("PolicyNever"), "{stderr}");
 }
 
 #[tokio::test]
@@ -197,37 +166,22 @@ async fn demo_runs_with_no_credentials_and_ignores_real_ones() {
     })
     .await
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let events = json_lines(&out);
     assert_eq!(of_type(&events, "post.sent").len(), 3);
-    let all =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let all = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!all.contains("xoxb-real-token-must-not-be-used"));
 }
 
 #[test]
 fn a_bad_scenario_file_fails_with_its_name_and_the_bad_key() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("bad.json"),
-        r#"{"name": "x", "messages": [], "expect": {}, "comands": []}"#,
-    )
-    .unwrap();
-    let out = binary()
-        .args(["--demo", "--no-tui", "--once", "--scenarios"])
-        .arg(dir.path())
-        .output()
+    std::fs::write(dir.path().join("bad.json"), r#"{"name": "x", "messages": [], "expect": {}, "comands": []}"#)
         .unwrap();
+    let out = binary().args(["--demo", "--no-tui", "--once", "--scenarios"]).arg(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("bad.json") && stderr.contains("unknown field `comands`"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("bad.json") && stderr.contains("unknown field `comands`"), "{stderr}");
 }
 
 #[tokio::test]
@@ -235,27 +189,16 @@ async fn a_rejected_token_exits_1_with_one_line_naming_the_fix() {
     let sim = common::simulator().await;
     let out = tokio::task::spawn_blocking({
         let mut cmd = against(&sim);
-        move || {
-            cmd.env("SLACK_BOT_TOKEN", "xoxb-revoked")
-                .args(["--no-tui", "--once"])
-                .output()
-                .unwrap()
-        }
+        move || cmd.env("SLACK_BOT_TOKEN", "xoxb-revoked").args(["--no-tui", "--once"]).output().unwrap()
     })
     .await
     .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stderr.lines().last().unwrap();
-    assert!(
-        last.starts_with("oncall-triage: poll failed: Slack conversations.history: invalid_auth"),
-        "{stderr}"
-    );
+    assert!(last.starts_with("oncall-triage: poll failed: Slack conversations.history: invalid_auth"), "{stderr}");
     assert!(last.contains("SLACK_BOT_TOKEN"));
-    assert!(
-        !stderr.contains("xoxb-revoked"),
-        "the token is never printed"
-    );
+    assert!(!stderr.contains("xoxb-revoked"), "the token is never printed");
 }
 
 #[test]
@@ -264,36 +207,18 @@ fn missing_settings_exit_2_naming_the_variable() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.starts_with("oncall-triage: SLACK_BOT_TOKEN is not set"),
-        "{stderr}"
-    );
-    let out = binary()
-        .env("ONCALL_POLL_INTERVAL", "often")
-        .args(["--no-tui", "--once"])
-        .output()
-        .unwrap();
+    assert!(stderr.starts_with("oncall-triage: SLACK_BOT_TOKEN is not set"), "{stderr}");
+    let out = binary().env("ONCALL_POLL_INTERVAL", "often").args(["--no-tui", "--once"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("ONCALL_POLL_INTERVAL=\"often\" is not valid")
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ONCALL_POLL_INTERVAL=\"often\" is not valid"));
 }
 
 #[test]
 fn commands_not_built_yet_say_so_with_exit_2() {
-    for args in [
-        vec!["check-sql", "SELECT 1"],
-        vec!["eval"],
-        vec!["replay", "x.jsonl"],
-        vec!["export", "x.jsonl"],
-    ] {
+    for args in [vec!["check-sql", "SELECT 1"], vec!["eval"], vec!["replay", "x.jsonl"], vec!["export", "x.jsonl"]] {
         let out = binary().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("not built yet"),
-            "{args:?}"
-        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"), "{args:?}");
     }
 }
 
@@ -303,25 +228,16 @@ fn parse_alert_reads_a_message_or_says_why_not() {
     let msg = dir.path().join("m.json");
     std::fs::write(&msg, r#"{"ts":"1.0","subtype":"bot_message","text":":warning: *`[MAJOR]`* The health-checking has FAILED for the _Procter &amp; Gamble's_ prod *`pg_prod-1`* cluster with the following issue:\n*MAJOR:* Prometheus is down\n<https://x.orkesconductor.com/execution/933967A4-85d1-11f1-ba93-96986d0e24f0?tab=tasks|open>"}"#).unwrap();
     let out = binary().arg("parse-alert").arg(&msg).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let alert: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        alert["execution_id"],
-        "933967a4-85d1-11f1-ba93-96986d0e24f0"
-    );
+    assert_eq!(alert["execution_id"], "933967a4-85d1-11f1-ba93-96986d0e24f0");
     assert_eq!(alert["organization"], "Procter & Gamble");
     assert_eq!(alert["cluster"], "pg_prod-1");
     assert_eq!(alert["issues"][0]["kind"], "PROMETHEUS_NOT_RUNNING");
     std::fs::write(&msg, "anyone looking at this?").unwrap();
     let out = binary().arg("parse-alert").arg(&msg).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not an alert: no /execution/<uuid> link")
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an alert: no /execution/<uuid> link"));
 }
 
 #[tokio::test]
@@ -329,33 +245,26 @@ async fn triage_command_prints_the_reply_and_never_calls_slack() {
     let sim = common::simulator().await;
     let out = tokio::task::spawn_blocking({
         let mut cmd = against(&sim);
-        move || {
-            cmd.args(["triage", "5e0c7a12-ca31-11f0-9d2e-0a58a9feac02"])
-                .output()
-                .unwrap()
-        }
+        move || cmd.args(["triage", "5e0c7a12-ca31-11f0-9d2e-0a58a9feac02"]).output().unwrap()
     })
     .await
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.starts_with("*Issue*: [MAJOR] northwind-prod (Northwind Logistics, prod): Conductor Server Heap usage is at 93.4%"), "{stdout}");
+    assert!(
+        stdout.starts_with(
+            "*Issue*: [MAJOR] northwind-prod (Northwind Logistics, prod): Conductor Server Heap usage is at 93.4%"
+        ),
+        "{stdout}"
+    );
     assert!(sim.slack().requests().is_empty(), "no Slack call at all");
 }
 
 #[tokio::test]
 async fn sim_command_prints_exportable_urls_that_work() {
     use std::io::{BufRead, BufReader};
-    let mut child = binary()
-        .arg("sim")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        binary().arg("sim").stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let vars = tokio::task::spawn_blocking(move || {
         let mut lines = BufReader::new(stdout).lines();
@@ -381,7 +290,10 @@ async fn sim_command_prints_exportable_urls_that_work() {
     let token = common::http()
         .post(format!("{}/token", vars["CONDUCTOR_SERVER_URL"]))
         .json(&serde_json::json!({"keyId": vars["CONDUCTOR_AUTH_KEY"], "keySecret": vars["CONDUCTOR_AUTH_SECRET"]}))
-        .send().await.unwrap().status();
+        .send()
+        .await
+        .unwrap()
+        .status();
     child.kill().unwrap();
     let _ = child.wait();
     assert_eq!(vars["SLACK_ALERT_CHANNEL"], "C0SIMALERTS");

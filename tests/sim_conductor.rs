@@ -47,13 +47,7 @@ fn request(workflow: &str, command: &str, params: Value) -> Value {
 
 fn client(sim: &Simulator) -> ConductorClient {
     let (key, secret) = sim.options.conductor_auth.clone().unwrap();
-    ConductorClient::new(
-        &sim.conductor_url,
-        Some(ConductorAuth {
-            key_id: key,
-            key_secret: Secret::new(secret),
-        }),
-    )
+    ConductorClient::new(&sim.conductor_url, Some(ConductorAuth { key_id: key, key_secret: Secret::new(secret) }))
 }
 
 async fn poll_until_terminal(c: &ConductorClient, id: &str) -> Value {
@@ -74,10 +68,7 @@ async fn token_auth_as_orkes_does_it() {
     let url = format!("{}/workflow/{EXECUTION}", sim.conductor_url);
     let resp = http.get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 401);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"],
-        "INVALID_TOKEN"
-    );
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "INVALID_TOKEN");
     let bad = http
         .post(format!("{}/token", sim.conductor_url))
         .json(&json!({"keyId": "x", "keySecret": "y"}))
@@ -87,10 +78,7 @@ async fn token_auth_as_orkes_does_it() {
     assert_eq!(bad.status(), 401);
     let bad_client = ConductorClient::new(
         &sim.conductor_url,
-        Some(ConductorAuth {
-            key_id: "x".into(),
-            key_secret: Secret::new("y"),
-        }),
+        Some(ConductorAuth { key_id: "x".into(), key_secret: Secret::new("y") }),
     );
     let err = bad_client.get_workflow(EXECUTION).await.unwrap_err();
     assert!(matches!(err, ConductorError::Auth { .. }), "{err}");
@@ -101,55 +89,23 @@ async fn token_auth_as_orkes_does_it() {
     assert_eq!(wf["workflowName"], "health_check");
     // A token that expires mid-triage is refreshed once, transparently.
     sim.conductor().expire_tokens();
-    let resp = http
-        .get(&url)
-        .header("X-Authorization", "whatever")
-        .send()
-        .await
-        .unwrap();
+    let resp = http.get(&url).header("X-Authorization", "whatever").send().await.unwrap();
     assert_eq!(resp.status(), 401);
     c.get_workflow(EXECUTION).await.unwrap();
-    let calls: Vec<(String, u16)> = sim
-        .conductor()
-        .requests()
-        .iter()
-        .map(|r| (r.api.clone(), r.status))
-        .collect();
-    let tokens = calls
-        .iter()
-        .filter(|(api, s)| api == "POST /api/token" && *s == 200)
-        .count();
-    assert_eq!(
-        tokens, 2,
-        "one token, then one refresh after expiry: {calls:?}"
-    );
-    assert!(
-        calls
-            .iter()
-            .any(|(api, s)| api.starts_with("GET") && *s == 401)
-    );
+    let calls: Vec<(String, u16)> = sim.conductor().requests().iter().map(|r| (r.api.clone(), r.status)).collect();
+    let tokens = calls.iter().filter(|(api, s)| api == "POST /api/token" && *s == 200).count();
+    assert_eq!(tokens, 2, "one token, then one refresh after expiry: {calls:?}");
+    assert!(calls.iter().any(|(api, s)| api.starts_with("GET") && *s == 401));
 }
 
 #[tokio::test]
 async fn without_auth_it_serves_like_open_source_conductor() {
-    let options = oncall_triage::sim::SimOptions {
-        conductor_auth: None,
-        ..common::fast_options()
-    };
+    let options = oncall_triage::sim::SimOptions { conductor_auth: None, ..common::fast_options() };
     let sim = common::fixture_simulator(options).await;
     let c = ConductorClient::new(&sim.conductor_url, None);
-    assert_eq!(
-        c.get_workflow(EXECUTION).await.unwrap()["workflowId"],
-        EXECUTION
-    );
-    let missing = c
-        .get_workflow("00000000-0000-0000-0000-000000000000")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(missing, ConductorError::NotFound { .. }),
-        "{missing}"
-    );
+    assert_eq!(c.get_workflow(EXECUTION).await.unwrap()["workflowId"], EXECUTION);
+    let missing = c.get_workflow("00000000-0000-0000-0000-000000000000").await.unwrap_err();
+    assert!(matches!(missing, ConductorError::NotFound { .. }), "{missing}");
 }
 
 #[tokio::test]
@@ -157,11 +113,7 @@ async fn a_valid_dispatch_answers_plain_text_and_runs_its_fixture() {
     let sim = common::fixture_simulator(common::fast_options()).await;
     let c = client(&sim);
     let id = c
-        .start_workflow(&request(
-            "pull_logs",
-            "PULL_LOGS",
-            json!({"podName": "prometheus-server-abc", "lines": 200}),
-        ))
+        .start_workflow(&request("pull_logs", "PULL_LOGS", json!({"podName": "prometheus-server-abc", "lines": 200})))
         .await
         .unwrap();
     let first = c.get_workflow(&id).await.unwrap();
@@ -171,10 +123,7 @@ async fn a_valid_dispatch_answers_plain_text_and_runs_its_fixture() {
     let done = poll_until_terminal(&c, &id).await;
     assert_eq!(done["status"], "COMPLETED");
     assert_eq!(done["output"]["result"], "level=info msg=ok\n");
-    assert_eq!(
-        done["tasks"].as_array().unwrap().last().unwrap()["outputData"]["result"],
-        "level=info msg=ok\n"
-    );
+    assert_eq!(done["tasks"].as_array().unwrap().last().unwrap()["outputData"]["result"], "level=info msg=ok\n");
 }
 
 #[tokio::test]
@@ -182,39 +131,12 @@ async fn failed_timed_out_terminated_and_unmatched_commands_say_why() {
     let sim = common::fixture_simulator(common::fast_options()).await;
     let c = client(&sim);
     for (workflow, command, params, status, reason) in [
-        (
-            "pull_logs",
-            "PULL_LOGS",
-            json!({"podName": "gone-1"}),
-            "FAILED",
-            "pods \"gone-1\" not found",
-        ),
-        (
-            "get_pod_events",
-            "GET_POD_EVENTS",
-            json!({"podName": "p"}),
-            "TIMED_OUT",
-            "Task timed out after 60 seconds",
-        ),
-        (
-            "get_deployments_info",
-            "GET_DEPLOYMENTS_INFO",
-            json!({}),
-            "TERMINATED",
-            "terminated by operator",
-        ),
-        (
-            "get_pods_data",
-            "GET_PODS_DATA",
-            json!({}),
-            "FAILED",
-            "no scenario fixture for get_pods_data",
-        ),
+        ("pull_logs", "PULL_LOGS", json!({"podName": "gone-1"}), "FAILED", "pods \"gone-1\" not found"),
+        ("get_pod_events", "GET_POD_EVENTS", json!({"podName": "p"}), "TIMED_OUT", "Task timed out after 60 seconds"),
+        ("get_deployments_info", "GET_DEPLOYMENTS_INFO", json!({}), "TERMINATED", "terminated by operator"),
+        ("get_pods_data", "GET_PODS_DATA", json!({}), "FAILED", "no scenario fixture for get_pods_data"),
     ] {
-        let id = c
-            .start_workflow(&request(workflow, command, params))
-            .await
-            .unwrap();
+        let id = c.start_workflow(&request(workflow, command, params)).await.unwrap();
         let wf = poll_until_terminal(&c, &id).await;
         assert_eq!(wf["status"], status, "{workflow}");
         assert_eq!(wf["reasonForIncompletion"], reason, "{workflow}");
@@ -225,10 +147,7 @@ async fn failed_timed_out_terminated_and_unmatched_commands_say_why() {
 async fn a_command_nobody_polls_stays_scheduled() {
     let sim = common::fixture_simulator(common::fast_options()).await;
     let c = client(&sim);
-    let id = c
-        .start_workflow(&request("get_ingress_info", "GET_INGRESS_INFO", json!({})))
-        .await
-        .unwrap();
+    let id = c.start_workflow(&request("get_ingress_info", "GET_INGRESS_INFO", json!({}))).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let wf = c.get_workflow(&id).await.unwrap();
     assert_eq!(wf["status"], "RUNNING");
@@ -242,14 +161,9 @@ async fn mutating_or_misaddressed_requests_are_rejected_and_recorded() {
     let c = client(&sim);
     let valid = request("get_pods_data", "GET_PODS_DATA", json!({}));
     let mut cases: Vec<(Value, &str)> = Vec::new();
-    cases.push((
-        request("delete_pod", "DELETE_POD", json!({"podName": "x"})),
-        "not a read-only investigation workflow",
-    ));
-    cases.push((
-        request("rollout_restart", "ROLLOUT_RESTART", json!({})),
-        "not a read-only investigation workflow",
-    ));
+    cases
+        .push((request("delete_pod", "DELETE_POD", json!({"podName": "x"})), "not a read-only investigation workflow"));
+    cases.push((request("rollout_restart", "ROLLOUT_RESTART", json!({})), "not a read-only investigation workflow"));
     let mut wrong_command = valid.clone();
     wrong_command["input"]["agentHandlerRequest"]["command"] = json!("DELETE_POD");
     cases.push((wrong_command, "command must be GET_PODS_DATA"));
@@ -268,29 +182,15 @@ async fn mutating_or_misaddressed_requests_are_rejected_and_recorded() {
     for (req, why) in &cases {
         let err = c.start_workflow(req).await.unwrap_err();
         match err {
-            ConductorError::Http {
-                status: 400,
-                message,
-            } => assert!(message.contains(why), "{message} / {why}"),
+            ConductorError::Http { status: 400, message } => assert!(message.contains(why), "{message} / {why}"),
             other => panic!("expected a 400 for {why}, got {other}"),
         }
     }
     let records = sim.conductor().dispatches();
     assert_eq!(records.len(), cases.len());
-    assert!(
-        records
-            .iter()
-            .all(|r| r.workflow_id.is_none() && r.rejection.is_some())
-    );
+    assert!(records.iter().all(|r| r.workflow_id.is_none() && r.rejection.is_some()));
     c.start_workflow(&valid).await.unwrap();
-    assert!(
-        sim.conductor()
-            .dispatches()
-            .last()
-            .unwrap()
-            .rejection
-            .is_none()
-    );
+    assert!(sim.conductor().dispatches().last().unwrap().rejection.is_none());
 }
 
 #[tokio::test]
@@ -298,14 +198,8 @@ async fn server_errors_are_retried_within_bounds() {
     let sim = common::fixture_simulator(common::fast_options()).await;
     let c = client(&sim);
     sim.conductor().inject_server_errors(2);
-    assert_eq!(
-        c.get_workflow(EXECUTION).await.unwrap()["workflowId"],
-        EXECUTION
-    );
+    assert_eq!(c.get_workflow(EXECUTION).await.unwrap()["workflowId"], EXECUTION);
     sim.conductor().inject_server_errors(50);
     let err = c.get_workflow(EXECUTION).await.unwrap_err();
-    assert!(
-        matches!(err, ConductorError::Http { status: 500, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, ConductorError::Http { status: 500, .. }), "{err}");
 }

@@ -15,18 +15,13 @@ async fn call(
     token: Option<&str>,
     params: Value,
 ) -> (u16, Option<String>, Value) {
-    let mut req = common::http()
-        .post(format!("{}{method}", sim.slack_url))
-        .json(&params);
+    let mut req = common::http().post(format!("{}{method}", sim.slack_url)).json(&params);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
-    let retry = resp
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_string());
+    let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
     (status, retry, resp.json().await.unwrap())
 }
 
@@ -34,10 +29,7 @@ async fn call(
 async fn auth_errors_are_ok_false_with_slack_names() {
     let sim = common::simulator().await;
     let (status, _, body) = call(&sim, "auth.test", None, json!({})).await;
-    assert_eq!(
-        (status, body["ok"].clone(), body["error"].clone()),
-        (200, json!(false), json!("not_authed"))
-    );
+    assert_eq!((status, body["ok"].clone(), body["error"].clone()), (200, json!(false), json!("not_authed")));
     let (_, _, body) = call(&sim, "auth.test", Some("xoxb-wrong"), json!({})).await;
     assert_eq!(body["error"], "invalid_auth");
     let (_, _, body) = call(&sim, "auth.test", Some(&sim.options.slack_token), json!({})).await;
@@ -48,10 +40,7 @@ async fn auth_errors_are_ok_false_with_slack_names() {
     let err = client.auth_test().await.unwrap_err();
     assert_eq!(err.api_error(), Some("invalid_auth"));
     assert!(err.to_string().contains("check SLACK_BOT_TOKEN"), "{err}");
-    let unknown = client_for(&sim)
-        .history_page("C0NOPE", Ts::from_micros(0), 10, None)
-        .await
-        .unwrap_err();
+    let unknown = client_for(&sim).history_page("C0NOPE", Ts::from_micros(0), 10, None).await.unwrap_err();
     assert_eq!(unknown.api_error(), Some("channel_not_found"));
 }
 
@@ -64,8 +53,7 @@ async fn history_pages_newest_first_with_cursor_and_loses_nothing() {
     let sim = common::simulator().await;
     let before = sim.slack().messages().len();
     for i in 0..250 {
-        sim.slack()
-            .add_message(json!({"text": format!("burst {i}"), "user": "U0X"}));
+        sim.slack().add_message(json!({"text": format!("burst {i}"), "user": "U0X"}));
     }
     let total = before + 250;
     let token = sim.options.slack_token.clone();
@@ -83,18 +71,12 @@ async fn history_pages_newest_first_with_cursor_and_loses_nothing() {
             .iter()
             .map(|m| Ts::parse(m["ts"].as_str().unwrap()).unwrap())
             .collect();
-        assert!(
-            batch.windows(2).all(|w| w[0] > w[1]),
-            "newest first within a page"
-        );
+        assert!(batch.windows(2).all(|w| w[0] > w[1]), "newest first within a page");
         if let Some(last) = seen.last() {
             assert!(batch[0] < *last, "pages continue older");
         }
         seen.extend(batch);
-        let next = body
-            .pointer("/response_metadata/next_cursor")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let next = body.pointer("/response_metadata/next_cursor").and_then(Value::as_str).map(str::to_string);
         assert_eq!(body["has_more"].as_bool().unwrap(), next.is_some());
         match next {
             Some(c) => cursor = Some(c),
@@ -123,33 +105,17 @@ async fn history_pages_newest_first_with_cursor_and_loses_nothing() {
     )
     .await;
     assert_eq!(body["messages"].as_array().unwrap().len(), total - 10);
-    let (_, _, body) = call(
-        &sim,
-        "conversations.history",
-        Some(&token),
-        json!({"channel": sim.channel(), "latest": pivot}),
-    )
-    .await;
+    let (_, _, body) =
+        call(&sim, "conversations.history", Some(&token), json!({"channel": sim.channel(), "latest": pivot})).await;
     assert_eq!(body["messages"].as_array().unwrap().len(), 10);
-    let (_, _, body) = call(
-        &sim,
-        "conversations.history",
-        Some(&token),
-        json!({"channel": sim.channel(), "cursor": "bogus"}),
-    )
-    .await;
+    let (_, _, body) =
+        call(&sim, "conversations.history", Some(&token), json!({"channel": sim.channel(), "cursor": "bogus"})).await;
     assert_eq!(body["error"], "invalid_cursor");
 
     // The product's client pages the same way and returns oldest first.
-    let got = client_for(&sim)
-        .history_since(sim.channel(), Ts::from_micros(0), 37)
-        .await
-        .unwrap();
+    let got = client_for(&sim).history_since(sim.channel(), Ts::from_micros(0), 37).await.unwrap();
     assert_eq!(got.len(), total);
-    let ts: Vec<Ts> = got
-        .iter()
-        .map(|m| Ts::parse(m["ts"].as_str().unwrap()).unwrap())
-        .collect();
+    let ts: Vec<Ts> = got.iter().map(|m| Ts::parse(m["ts"].as_str().unwrap()).unwrap()).collect();
     assert!(ts.windows(2).all(|w| w[0] < w[1]));
 }
 
@@ -160,24 +126,13 @@ async fn replies_land_in_the_thread_not_in_the_channel() {
     let client = client_for(&sim);
     let parent = Ts::parse(sim.slack().messages()[0]["ts"].as_str().unwrap()).unwrap();
     let before = sim.slack().messages().len();
-    let posted = client
-        .post_reply(sim.channel(), parent, "*Issue*: x", json!([]))
-        .await
-        .unwrap();
-    assert_eq!(
-        sim.slack().messages().len(),
-        before,
-        "no new top-level message"
-    );
+    let posted = client.post_reply(sim.channel(), parent, "*Issue*: x", json!([])).await.unwrap();
+    assert_eq!(sim.slack().messages().len(), before, "no new top-level message");
     let thread = client.replies(sim.channel(), parent).await.unwrap();
     assert_eq!(thread.len(), 2, "parent then reply");
     assert_eq!(thread[1]["ts"], posted.to_string());
     assert_eq!(thread[0]["reply_count"], 1);
-    assert_eq!(
-        thread[0]["thread_ts"],
-        parent.to_string(),
-        "a parent with replies carries thread_ts = ts"
-    );
+    assert_eq!(thread[0]["thread_ts"], parent.to_string(), "a parent with replies carries thread_ts = ts");
 
     let (_, _, body) = call(
         &sim,
@@ -187,30 +142,16 @@ async fn replies_land_in_the_thread_not_in_the_channel() {
     )
     .await;
     assert_eq!(body["error"], "thread_not_found");
-    let (_, _, body) = call(
-        &sim,
-        "chat.postMessage",
-        Some(&token),
-        json!({"channel": sim.channel(), "text": ""}),
-    )
-    .await;
+    let (_, _, body) =
+        call(&sim, "chat.postMessage", Some(&token), json!({"channel": sim.channel(), "text": ""})).await;
     assert_eq!(body["error"], "no_text");
     let big = json!([{"type": "section", "text": {"type": "mrkdwn", "text": "x".repeat(3001)}}]);
-    let (_, _, body) = call(
-        &sim,
-        "chat.postMessage",
-        Some(&token),
-        json!({"channel": sim.channel(), "text": "x", "blocks": big}),
-    )
-    .await;
+    let (_, _, body) =
+        call(&sim, "chat.postMessage", Some(&token), json!({"channel": sim.channel(), "text": "x", "blocks": big}))
+            .await;
     assert_eq!(body["error"], "invalid_blocks");
-    let (_, _, body) = call(
-        &sim,
-        "conversations.replies",
-        Some(&token),
-        json!({"channel": sim.channel(), "ts": "1.000001"}),
-    )
-    .await;
+    let (_, _, body) =
+        call(&sim, "conversations.replies", Some(&token), json!({"channel": sim.channel(), "ts": "1.000001"})).await;
     assert_eq!(body["error"], "thread_not_found");
 }
 
@@ -222,69 +163,34 @@ async fn reactions_claim_once() {
     client.react(sim.channel(), ts, "eyes").await.unwrap();
     let again = client.react(sim.channel(), ts, "eyes").await.unwrap_err();
     assert_eq!(again.api_error(), Some("already_reacted"));
-    client
-        .react(sim.channel(), ts, "white_check_mark")
-        .await
-        .unwrap();
-    let missing = client
-        .react(sim.channel(), Ts::from_micros(5), "eyes")
-        .await
-        .unwrap_err();
+    client.react(sim.channel(), ts, "white_check_mark").await.unwrap();
+    let missing = client.react(sim.channel(), Ts::from_micros(5), "eyes").await.unwrap_err();
     assert_eq!(missing.api_error(), Some("message_not_found"));
-    let msg = sim
-        .slack()
-        .messages()
-        .into_iter()
-        .find(|m| m["ts"] == ts.to_string())
-        .unwrap();
-    assert_eq!(
-        msg["reactions"][0],
-        json!({"name": "eyes", "users": ["U0TRIAGEBOT"], "count": 1})
-    );
+    let msg = sim.slack().messages().into_iter().find(|m| m["ts"] == ts.to_string()).unwrap();
+    assert_eq!(msg["reactions"][0], json!({"name": "eyes", "users": ["U0TRIAGEBOT"], "count": 1}));
 }
 
 #[tokio::test]
 async fn injected_429s_carry_retry_after_and_the_client_waits_them_out() {
     let sim = common::simulator().await;
     sim.slack().inject_rate_limit("conversations.history", 2, 1);
-    let (status, retry, body) = call(
-        &sim,
-        "conversations.history",
-        Some(&sim.options.slack_token),
-        json!({"channel": sim.channel()}),
-    )
-    .await;
-    assert_eq!(
-        (status, retry.as_deref(), body["error"].as_str()),
-        (429, Some("1"), Some("ratelimited"))
-    );
+    let (status, retry, body) =
+        call(&sim, "conversations.history", Some(&sim.options.slack_token), json!({"channel": sim.channel()})).await;
+    assert_eq!((status, retry.as_deref(), body["error"].as_str()), (429, Some("1"), Some("ratelimited")));
 
     let started = Instant::now();
-    let got = client_for(&sim)
-        .history_since(sim.channel(), Ts::from_micros(0), 100)
-        .await
-        .unwrap();
+    let got = client_for(&sim).history_since(sim.channel(), Ts::from_micros(0), 100).await.unwrap();
     assert!(!got.is_empty());
-    assert!(
-        started.elapsed() >= Duration::from_millis(950),
-        "waited Retry-After: {:?}",
-        started.elapsed()
-    );
-    let statuses: Vec<u16> = sim
-        .slack()
-        .requests()
-        .iter()
-        .filter(|r| r.api == "conversations.history")
-        .map(|r| r.status)
-        .collect();
+    assert!(started.elapsed() >= Duration::from_millis(950), "waited Retry-After: {:?}", started.elapsed());
+    let statuses: Vec<u16> =
+        sim.slack().requests().iter().filter(|r| r.api == "conversations.history").map(|r| r.status).collect();
     assert_eq!(statuses, vec![429, 429, 200]);
 }
 
 #[tokio::test]
 async fn a_time_scaled_budget_limits_each_method_separately() {
     let sim = common::simulator().await;
-    sim.slack()
-        .set_rate_limit("reactions.add", 2, Duration::from_millis(1500));
+    sim.slack().set_rate_limit("reactions.add", 2, Duration::from_millis(1500));
     let token = sim.options.slack_token.clone();
     let msgs = sim.slack().messages();
     let mut statuses = Vec::new();
@@ -300,11 +206,7 @@ async fn a_time_scaled_budget_limits_each_method_separately() {
     }
     assert_eq!(statuses[0].0, 200);
     assert_eq!(statuses[1].0, 200);
-    assert_eq!(
-        statuses[2],
-        (429, Some("2".to_string())),
-        "Retry-After rounds the rest of the window up"
-    );
+    assert_eq!(statuses[2], (429, Some("2".to_string())), "Retry-After rounds the rest of the window up");
     let (status, _, _) = call(&sim, "auth.test", Some(&token), json!({})).await;
     assert_eq!(status, 200, "other methods have their own budget");
 }

@@ -19,9 +19,7 @@ const RETRIES: u32 = 3;
 pub enum ConductorError {
     #[error("Conductor: {what} not found")]
     NotFound { what: String },
-    #[error(
-        "Conductor rejected the credentials ({detail}): check CONDUCTOR_AUTH_KEY and CONDUCTOR_AUTH_SECRET"
-    )]
+    #[error("Conductor rejected the credentials ({detail}): check CONDUCTOR_AUTH_KEY and CONDUCTOR_AUTH_SECRET")]
     Auth { detail: String },
     #[error("Conductor answered HTTP {status}: {message}")]
     Http { status: u16, message: String },
@@ -70,35 +68,24 @@ impl ConductorClient {
             .map_err(|e| ConductorError::Unreachable { reason: reason(&e) })?;
         let status = resp.status();
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(ConductorError::Auth {
-                detail: format!("HTTP {status} from /token"),
-            });
+            return Err(ConductorError::Auth { detail: format!("HTTP {status} from /token") });
         }
         if !status.is_success() {
-            return Err(ConductorError::Http {
-                status: status.as_u16(),
-                message: "token request failed".into(),
-            });
+            return Err(ConductorError::Http { status: status.as_u16(), message: "token request failed".into() });
         }
         let token = resp
             .json::<Value>()
             .await
             .ok()
             .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_string))
-            .ok_or_else(|| ConductorError::BadResponse {
-                reason: "no `token` in the /token answer".into(),
-            })?;
+            .ok_or_else(|| ConductorError::BadResponse { reason: "no `token` in the /token answer".into() })?;
         *cached = Some((token.clone(), Instant::now()));
         Ok(Some(token))
     }
 
     /// Sends a request built by `build`, with auth, retries on 5xx and connection errors, and
     /// one token refresh on 401. Returns the successful response's body text.
-    async fn send(
-        &self,
-        what: &str,
-        build: impl Fn() -> reqwest::RequestBuilder,
-    ) -> Result<String, ConductorError> {
+    async fn send(&self, what: &str, build: impl Fn() -> reqwest::RequestBuilder) -> Result<String, ConductorError> {
         let mut refreshed = false;
         let mut attempt = 0;
         loop {
@@ -113,10 +100,7 @@ impl ConductorClient {
                     if status.is_success() {
                         return Ok(text);
                     }
-                    if status == reqwest::StatusCode::UNAUTHORIZED
-                        && self.auth.is_some()
-                        && !refreshed
-                    {
+                    if status == reqwest::StatusCode::UNAUTHORIZED && self.auth.is_some() && !refreshed {
                         refreshed = true;
                         self.token(true).await?;
                         continue;
@@ -124,14 +108,10 @@ impl ConductorClient {
                     let message = error_message(&text);
                     match status.as_u16() {
                         404 => {
-                            return Err(ConductorError::NotFound {
-                                what: what.to_string(),
-                            });
+                            return Err(ConductorError::NotFound { what: what.to_string() });
                         }
                         401 | 403 => {
-                            return Err(ConductorError::Auth {
-                                detail: format!("HTTP {status}: {message}"),
-                            });
+                            return Err(ConductorError::Auth { detail: format!("HTTP {status}: {message}") });
                         }
                         s if s >= 500 => ConductorError::Http { status: s, message },
                         s => return Err(ConductorError::Http { status: s, message }),
@@ -143,12 +123,7 @@ impl ConductorClient {
                 return Err(failure);
             }
             tracing::warn!(what, attempt, error = %failure, "Conductor call failed; retrying");
-            tokio::time::sleep(http::backoff(
-                attempt,
-                Duration::from_millis(200),
-                Duration::from_secs(3),
-            ))
-            .await;
+            tokio::time::sleep(http::backoff(attempt, Duration::from_millis(200), Duration::from_secs(3))).await;
             attempt += 1;
         }
     }
@@ -156,34 +131,19 @@ impl ConductorClient {
     /// `GET /workflow/{id}?includeTasks=true`: the execution as JSON.
     pub async fn get_workflow(&self, id: &str) -> Result<Value, ConductorError> {
         let url = format!("{}/workflow/{id}", self.base);
-        let text = self
-            .send(&format!("execution {id}"), || {
-                self.http.get(&url).query(&[("includeTasks", "true")])
-            })
-            .await?;
-        serde_json::from_str(&text).map_err(|e| ConductorError::BadResponse {
-            reason: format!("workflow {id}: {e}"),
-        })
+        let text =
+            self.send(&format!("execution {id}"), || self.http.get(&url).query(&[("includeTasks", "true")])).await?;
+        serde_json::from_str(&text).map_err(|e| ConductorError::BadResponse { reason: format!("workflow {id}: {e}") })
     }
 
     /// `POST /workflow` with a StartWorkflowRequest; returns the new workflow id (plain text).
     pub async fn start_workflow(&self, request: &Value) -> Result<String, ConductorError> {
         let url = format!("{}/workflow", self.base);
-        let name = request
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_string();
-        let text = self
-            .send(&format!("workflow definition {name}"), || {
-                self.http.post(&url).json(request)
-            })
-            .await?;
+        let name = request.get("name").and_then(Value::as_str).unwrap_or("?").to_string();
+        let text = self.send(&format!("workflow definition {name}"), || self.http.post(&url).json(request)).await?;
         let id = text.trim().trim_matches('"').to_string();
         if id.is_empty() {
-            return Err(ConductorError::BadResponse {
-                reason: "empty workflow id".into(),
-            });
+            return Err(ConductorError::BadResponse { reason: "empty workflow id".into() });
         }
         Ok(id)
     }

@@ -28,29 +28,15 @@ pub struct ClusterContext {
 
 impl ClusterContext {
     pub fn from_execution(execution: &Value) -> Result<ClusterContext, ContextError> {
-        let id = execution
-            .get("workflowId")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_string();
+        let id = execution.get("workflowId").and_then(Value::as_str).unwrap_or("?").to_string();
         let input = execution.get("input").unwrap_or(&Value::Null);
-        let text = |v: Option<&Value>| {
-            v.and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
         let organization_id = text(input.get("organizationId"))
             .or_else(|| text(input.get("customerId")))
-            .ok_or_else(|| ContextError {
-                id: id.clone(),
-                missing: "organizationId (or customerId)",
-            })?;
+            .ok_or_else(|| ContextError { id: id.clone(), missing: "organizationId (or customerId)" })?;
         let cluster_name = text(input.get("clusterName"))
             .or_else(|| text(input.pointer("/agentHandlerRequest/clusterName")))
-            .ok_or(ContextError {
-                id,
-                missing: "clusterName",
-            })?;
+            .ok_or(ContextError { id, missing: "clusterName" })?;
         let cloud_environment_tag = text(input.get("cloudEnvironmentTag")).unwrap_or_else(|| {
             let prefix: String = organization_id.chars().take(5).collect();
             format!("c{prefix}-{cluster_name}")
@@ -101,11 +87,7 @@ fn task<'a>(execution: &'a Value, reference: &str) -> Option<&'a Value> {
 impl Execution {
     pub fn parse(execution: &Value) -> Result<Execution, ContextError> {
         let context = ClusterContext::from_execution(execution)?;
-        let text = |v: Option<&Value>| {
-            v.and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
         let issues = task(execution, "issues")
             .and_then(|t| t.pointer("/outputData/issues"))
             .and_then(Value::as_array)
@@ -113,14 +95,11 @@ impl Execution {
             .flatten()
             .filter_map(|i| {
                 let description = text(i.get("description"))?;
-                let severity = i.get("severity").and_then(Value::as_str).and_then(|s| {
-                    serde_json::from_value::<Severity>(Value::String(s.to_ascii_uppercase())).ok()
-                });
-                Some(Issue {
-                    severity,
-                    kind: AlertKind::classify(&description),
-                    description,
-                })
+                let severity = i
+                    .get("severity")
+                    .and_then(Value::as_str)
+                    .and_then(|s| serde_json::from_value::<Severity>(Value::String(s.to_ascii_uppercase())).ok());
+                Some(Issue { severity, kind: AlertKind::classify(&description), description })
             })
             .collect();
         let failed_checks = execution
@@ -128,18 +107,10 @@ impl Execution {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter(|t| {
-                t.get("taskType")
-                    .and_then(Value::as_str)
-                    .is_some_and(|ty| ty.ends_with("health_check"))
-            })
+            .filter(|t| t.get("taskType").and_then(Value::as_str).is_some_and(|ty| ty.ends_with("health_check")))
             .filter(|t| t.pointer("/outputData/healthy").and_then(Value::as_bool) == Some(false))
             .map(|t| FailedCheck {
-                task: t
-                    .get("taskType")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
+                task: t.get("taskType").and_then(Value::as_str).unwrap_or_default().to_string(),
                 details: text(t.pointer("/outputData/details")).unwrap_or_default(),
             })
             .collect();
@@ -198,10 +169,7 @@ mod tests {
         assert_eq!(e.cluster_data.unwrap()["redis"]["usage"], 57);
         assert_eq!(
             e.failed_checks,
-            vec![FailedCheck {
-                task: "redis_health_check".into(),
-                details: "Redis at 57%".into()
-            }]
+            vec![FailedCheck { task: "redis_health_check".into(), details: "Redis at 57%".into() }]
         );
     }
 }

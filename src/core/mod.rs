@@ -1,22 +1,31 @@
-//! The engine behind every front-end: polls the alert channel, recognises alerts, runs their
-//! triages (at most ONCALL_MAX_TRIAGES at once), applies the post policy, and reports all of it
-//! as `Event`s. Front-ends hold a `CoreHandle`: `submit(Op)` in, `next_event()` out.
+//! The engine behind every front-end: polls the alert channel, records what is new (in the same
+//! state write that advances the high-water mark, so nothing seen is ever lost), and runs one job
+//! per alert through the lifecycle of interfaces.md (at most ONCALL_MAX_TRIAGES investigations at
+//! once). Everything is reported as `Event`s; front-ends hold a `CoreHandle`.
 
+mod job;
+mod lifecycle;
 mod triage;
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use thiserror::Error;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use triage::{TriageError, investigate};
 
 use crate::conductor::ConductorClient;
 use crate::config::Config;
-use crate::protocol::{Event, Op, Service};
-use crate::slack::alert;
+use crate::protocol::{Event, Op, Service, SkipReason};
+use crate::slack::alert::{self, Alert};
 use crate::slack::{SlackClient, SlackError, Ts};
+use crate::store::{AlertRecord, AlertStatus, Incident, StateError, StateStore, state::now_secs};
+
+/// However long the product was down, it reads at most this far back (older alerts are stale).
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The clients a watching core talks through.
 #[derive(Clone)]
@@ -29,7 +38,7 @@ pub struct Services {
 /// How long the core runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// One poll, wait for its triages, stop (`--once`).
+    /// One poll, wait for its jobs, stop (`--once`).
     Once,
     /// Poll every interval until `Op::Quit`.
     Watch,
@@ -39,6 +48,8 @@ pub enum Mode {
 pub enum CoreError {
     #[error("poll failed: {0}")]
     Poll(#[from] SlackError),
+    #[error(transparent)]
+    State(#[from] StateError),
     #[error("the core has stopped")]
     Closed,
 }
@@ -66,69 +77,88 @@ impl CoreHandle {
     }
 }
 
-/// Starts the core on the current runtime.
-pub fn start(config: Arc<Config>, services: Services, mode: Mode) -> CoreHandle {
-    let (ops_tx, ops_rx) = mpsc::unbounded_channel();
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let engine = Engine {
-        limiter: Arc::new(Semaphore::new(config.max_triages)),
-        config,
-        services,
-        events: events_tx,
-        high_water: None,
-        triages: JoinSet::new(),
-    };
-    let task = tokio::spawn(engine.run(mode, ops_rx));
-    CoreHandle {
-        ops: ops_tx,
-        events: events_rx,
-        task,
-    }
+/// What the engine and its jobs share.
+pub(crate) struct Shared {
+    pub config: Arc<Config>,
+    pub services: Services,
+    pub store: StateStore,
+    pub events: mpsc::UnboundedSender<Event>,
+    /// Investigations running at once.
+    pub investigations: Semaphore,
+    /// Incidents whose first triage runs in this process: signature → (that alert, a sender
+    /// whose drop tells waiting re-fires the triage is over and recorded).
+    pub running: Mutex<HashMap<String, (Ts, watch::Sender<()>)>>,
 }
 
-struct Engine {
-    config: Arc<Config>,
-    services: Services,
-    events: mpsc::UnboundedSender<Event>,
-    /// The newest message ts seen; the next poll asks for what came after it.
-    high_water: Option<Ts>,
-    triages: JoinSet<()>,
-    limiter: Arc<Semaphore>,
-}
-
-impl Engine {
-    fn emit(&self, event: Event) {
+impl Shared {
+    pub fn emit(&self, event: Event) {
         // A front-end that stopped listening is not the core's failure.
         let _ = self.events.send(event);
     }
 
-    async fn run(
-        mut self,
-        mode: Mode,
-        mut ops: mpsc::UnboundedReceiver<Op>,
-    ) -> Result<(), CoreError> {
+    /// Runs a state change off the async threads (it takes a file lock and fsyncs).
+    pub async fn state<R: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut crate::store::ChannelState) -> R + Send + 'static,
+    ) -> Result<R, StateError> {
+        let store = self.store.clone();
+        let channel = self.services.channel.clone();
+        tokio::task::spawn_blocking(move || store.update(|s| change(s.channel(&channel))))
+            .await
+            .unwrap_or_else(|e| Err(StateError::Io { path: "state".into(), reason: e.to_string() }))
+    }
+}
+
+/// Starts the core on the current runtime.
+pub fn start(config: Arc<Config>, services: Services, store: StateStore, mode: Mode) -> CoreHandle {
+    let (ops_tx, ops_rx) = mpsc::unbounded_channel();
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        investigations: Semaphore::new(config.max_triages),
+        config,
+        services,
+        store,
+        events: events_tx,
+        running: Mutex::new(HashMap::new()),
+    });
+    let engine = Engine { shared, jobs: JoinSet::new(), active: Arc::default(), announced: HashSet::new() };
+    let task = tokio::spawn(engine.run(mode, ops_rx));
+    CoreHandle { ops: ops_tx, events: events_rx, task }
+}
+
+struct Engine {
+    shared: Arc<Shared>,
+    jobs: JoinSet<()>,
+    /// Alerts with a job in this process right now.
+    active: Arc<Mutex<HashSet<Ts>>>,
+    /// Alerts already announced with `alert.received` by this process.
+    announced: HashSet<Ts>,
+}
+
+impl Engine {
+    async fn run(mut self, mode: Mode, mut ops: mpsc::UnboundedReceiver<Op>) -> Result<(), CoreError> {
         loop {
             let polled = self.poll().await;
             match &polled {
-                Ok(new_alerts) => self.emit(Event::PollFinished {
+                Ok(new_alerts) => self.shared.emit(Event::PollFinished {
                     new_alerts: *new_alerts,
-                    next_poll_in_ms: (mode == Mode::Watch)
-                        .then(|| self.config.poll_interval.as_millis() as u64),
+                    next_poll_in_ms: (mode == Mode::Watch).then(|| self.shared.config.poll_interval.as_millis() as u64),
                 }),
                 Err(e) => {
                     tracing::error!(error = %e, "poll failed");
-                    self.emit(Event::ServiceError {
-                        service: Service::Slack,
-                        error: e.to_string(),
-                    });
+                    let service = match e {
+                        CoreError::Poll(_) | CoreError::Closed => Service::Slack,
+                        CoreError::State(_) => Service::State,
+                    };
+                    self.shared.emit(Event::ServiceError { service, error: e.to_string() });
                 }
             }
             if mode == Mode::Once {
                 self.drain().await;
-                return polled.map(|_| ()).map_err(CoreError::from);
+                return polled.map(|_| ());
             }
             tokio::select! {
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = tokio::time::sleep(self.shared.config.poll_interval) => {}
                 op = ops.recv() => match op {
                     None | Some(Op::Quit) => break,
                     Some(other) => tracing::info!(?other, "operator decisions arrive with the console"),
@@ -140,63 +170,128 @@ impl Engine {
     }
 
     async fn drain(&mut self) {
-        while let Some(done) = self.triages.join_next().await {
+        while let Some(done) = self.jobs.join_next().await {
             if let Err(e) = done {
-                tracing::error!(error = %e, "a triage task panicked");
+                tracing::error!(error = %e, "an alert job panicked");
             }
         }
     }
 
-    /// Reads what is new in the channel and starts a triage for every alert; returns how many.
-    async fn poll(&mut self) -> Result<usize, SlackError> {
-        let oldest = self
-            .high_water
-            .unwrap_or_else(|| Ts::now().minus(self.config.lookback));
-        let messages = self
-            .services
-            .slack
-            .history_since(&self.services.channel, oldest, self.config.slack.page_size)
-            .await?;
-        let mut alerts = 0;
-        for message in messages {
-            let Some(ts) = message
-                .get("ts")
-                .and_then(|v| v.as_str())
-                .and_then(Ts::parse)
-            else {
-                continue;
-            };
-            self.high_water = Some(self.high_water.map_or(ts, |h| h.max(ts)));
-            let alert = match alert::from_message(&message) {
-                Ok(a) => a,
-                Err(why) => {
-                    tracing::debug!(%ts, %why, "not an alert");
-                    continue;
+    /// Reads what is new in the channel, records it, and starts a job for every alert that
+    /// needs one (new, resumed after a restart, or a foreign claim whose lease ran out).
+    async fn poll(&mut self) -> Result<usize, CoreError> {
+        let sh = self.shared.clone();
+        let config = &sh.config;
+        let now = Ts::now();
+        let high_water = sh.state(|c| c.high_water).await?;
+        let oldest = match high_water {
+            Some(h) => h.max(now.minus(CATCH_UP_LIMIT)),
+            None => now.minus(config.lookback),
+        };
+        let messages = sh.services.slack.history_since(&sh.services.channel, oldest, config.slack.page_size).await?;
+
+        let mut seen: Vec<(Ts, Alert)> = Vec::new();
+        let mut newest = high_water;
+        for message in &messages {
+            let Some(ts) = message.get("ts").and_then(|v| v.as_str()).and_then(Ts::parse) else { continue };
+            newest = Some(newest.map_or(ts, |h| h.max(ts)));
+            match alert::from_message(message) {
+                Ok(a) => seen.push((ts, a)),
+                Err(why) => tracing::debug!(%ts, %why, "not an alert"),
+            }
+        }
+
+        // One write records every new alert, its incident, and the new high-water mark.
+        let (lookback, cooldown) = (config.lookback, config.refire_cooldown);
+        let recorded = sh
+            .state(move |c| {
+                let mut fresh: Vec<(Ts, Alert, bool)> = Vec::new();
+                for (ts, alert) in seen {
+                    if c.alerts.contains_key(&ts) {
+                        continue;
+                    }
+                    let stale = ts.age(now) > lookback;
+                    let signature = alert.signature();
+                    if !stale {
+                        let incident = c.incidents.get(&signature);
+                        let rank = alert.severity.map(|s| s as u8);
+                        if lifecycle::refire(incident, ts, rank, now_secs(), cooldown) == lifecycle::Refire::NewIncident
+                        {
+                            c.incidents.insert(
+                                signature.clone(),
+                                Incident {
+                                    first_ts: ts,
+                                    severity: alert.severity,
+                                    triaged_at: now_secs(),
+                                    status: AlertStatus::Pending,
+                                    text: None,
+                                    root_cause: None,
+                                    refires: 0,
+                                },
+                            );
+                        }
+                    }
+                    c.alerts.insert(
+                        ts,
+                        AlertRecord {
+                            status: if stale { AlertStatus::Skipped } else { AlertStatus::Pending },
+                            alert: alert.clone(),
+                            signature,
+                            claimed_at: None,
+                            reply_ts: None,
+                            text: None,
+                            updated_at: now_secs(),
+                        },
+                    );
+                    fresh.push((ts, alert, stale));
                 }
-            };
-            alerts += 1;
-            self.emit(Event::AlertReceived {
+                c.high_water = newest;
+                fresh
+            })
+            .await?;
+
+        for (ts, alert, stale) in &recorded {
+            self.announce(*ts, alert);
+            if *stale {
+                sh.emit(Event::AlertSkipped { alert_ts: *ts, reason: SkipReason::Stale });
+            }
+        }
+
+        // Every alert that needs work, oldest first, so an original starts before its re-fires.
+        let lease = config.slack.claim_lease;
+        let work: Vec<(Ts, AlertRecord)> = sh
+            .state(move |c| {
+                c.alerts
+                    .iter()
+                    .filter(|(ts, r)| match r.status {
+                        AlertStatus::Pending | AlertStatus::Claimed | AlertStatus::Interrupted => true,
+                        AlertStatus::ClaimedElsewhere => ts.age(now) >= lease,
+                        _ => false,
+                    })
+                    .map(|(ts, r)| (*ts, r.clone()))
+                    .collect()
+            })
+            .await?;
+        for (ts, record) in work {
+            if !self.active.lock().map(|mut a| a.insert(ts)).unwrap_or(false) {
+                continue;
+            }
+            self.announce(ts, &record.alert);
+            let job = job::Job::new(sh.clone(), ts, record, self.active.clone());
+            self.jobs.spawn(job.run());
+        }
+        Ok(recorded.iter().filter(|(_, _, stale)| !stale).count())
+    }
+
+    fn announce(&mut self, ts: Ts, alert: &Alert) {
+        if self.announced.insert(ts) {
+            self.shared.emit(Event::AlertReceived {
                 alert_ts: ts,
                 execution_id: alert.execution_id.clone(),
                 severity: alert.severity,
                 cluster: alert.cluster.clone(),
                 kinds: alert.kinds(),
             });
-            let job = triage::Job {
-                alert_ts: ts,
-                alert,
-                policy: self.config.post,
-                services: self.services.clone(),
-                events: self.events.clone(),
-            };
-            let limiter = self.limiter.clone();
-            self.triages.spawn(async move {
-                let Ok(_permit) = limiter.acquire_owned().await else {
-                    return;
-                };
-                job.run().await;
-            });
         }
-        Ok(alerts)
     }
 }

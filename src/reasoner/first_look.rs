@@ -46,10 +46,9 @@ fn guide(kind: AlertKind) -> (&'static str, &'static str) {
             "the prometheus pod's events first (OOM, PVC or disk pressure), then its logs",
             "Check the prometheus pod's events; metric-based alerts may be stale until it runs again.",
         ),
-        AlertKind::PodNotRunning => (
-            "the named pod's phase, events and logs",
-            "Check the named pod's events and logs.",
-        ),
+        AlertKind::PodNotRunning => {
+            ("the named pod's phase, events and logs", "Check the named pod's events and logs.")
+        }
         AlertKind::PodRestarted => (
             "the restart reason (OOMKilled or Error), the exit code and the logs before the crash",
             "Check the pod's events for the restart reason and its logs before the crash.",
@@ -62,38 +61,24 @@ fn guide(kind: AlertKind) -> (&'static str, &'static str) {
             "the app pods and logs first, then the ingress",
             "Check whether the app is crashing before looking at the ingress path.",
         ),
-        AlertKind::AuthStale => (
-            "nothing: the alert says it",
-            "Rotate the cluster's API key (a human action).",
-        ),
-        AlertKind::DomainCertificateWillExpire => (
-            "nothing: the alert says it",
-            "Renew the domain's certificate.",
-        ),
-        AlertKind::ResponseTime => (
-            "cluster metrics and top for saturation",
-            "Watch for recurrence; check cluster metrics if it repeats.",
-        ),
+        AlertKind::AuthStale => ("nothing: the alert says it", "Rotate the cluster's API key (a human action)."),
+        AlertKind::DomainCertificateWillExpire => ("nothing: the alert says it", "Renew the domain's certificate."),
+        AlertKind::ResponseTime => {
+            ("cluster metrics and top for saturation", "Watch for recurrence; check cluster metrics if it repeats.")
+        }
         AlertKind::TelemetryLoss => (
             "whether the in-cluster agent is polling (a cheap probe stuck in SCHEDULED means it is not)",
             "Check the in-cluster agent deployment (orkes-agent-deployment) is running and polling.",
         ),
-        AlertKind::Unknown => (
-            "the execution and the cluster's pods and logs",
-            "Read the failing execution and the cluster's pods.",
-        ),
+        AlertKind::Unknown => {
+            ("the execution and the cluster's pods and logs", "Read the failing execution and the cluster's pods.")
+        }
     }
 }
 
 fn number(v: Option<&Value>) -> Option<String> {
     let v = v?;
-    v.as_f64().map(|n| {
-        if n.fract() == 0.0 {
-            format!("{n:.0}")
-        } else {
-            format!("{n}")
-        }
-    })
+    v.as_f64().map(|n| if n.fract() == 0.0 { format!("{n:.0}") } else { format!("{n}") })
 }
 
 /// One line of the cluster data the health check collected, or None if it collected nothing.
@@ -122,11 +107,7 @@ fn cluster_data_line(data: &Value) -> Option<String> {
 
 pub fn first_look(alert: &Alert, execution: &Execution) -> Hypothesis {
     // The execution's issues are authoritative; the alert text is the fallback.
-    let issues = if execution.issues.is_empty() {
-        &alert.issues
-    } else {
-        &execution.issues
-    };
+    let issues = if execution.issues.is_empty() { &alert.issues } else { &execution.issues };
     let mut findings: Vec<String> = issues
         .iter()
         .map(|i| match i.severity {
@@ -147,30 +128,19 @@ pub fn first_look(alert: &Alert, execution: &Execution) -> Hypothesis {
     let (check, next_step) = guide(kind);
     let root_cause = match kind {
         AlertKind::AuthStale => Some("The cluster is using a stale API key.".to_string()),
-        AlertKind::DomainCertificateWillExpire => Some(format!(
-            "The certificate is close to expiry: {}",
-            issues[0].description
-        )),
+        AlertKind::DomainCertificateWillExpire => {
+            Some(format!("The certificate is close to expiry: {}", issues[0].description))
+        }
         _ => None,
     };
     let ctx = &execution.context;
-    let org = ctx
-        .organization_name
-        .as_deref()
-        .unwrap_or(&ctx.organization_id);
+    let org = ctx.organization_name.as_deref().unwrap_or(&ctx.organization_id);
     let cluster = format!("{} ({org}, {})", ctx.cluster_name, ctx.environment);
     let issue = match (alert.severity, issues.as_slice()) {
         (_, []) => format!("health check failed on {cluster}"),
         (sev, [one, rest @ ..]) => {
-            let sev = sev
-                .or(one.severity)
-                .map(|s| format!("[{}] ", s.as_str()))
-                .unwrap_or_default();
-            let more = if rest.is_empty() {
-                String::new()
-            } else {
-                format!(" (+{} more)", rest.len())
-            };
+            let sev = sev.or(one.severity).map(|s| format!("[{}] ", s.as_str())).unwrap_or_default();
+            let more = if rest.is_empty() { String::new() } else { format!(" (+{} more)", rest.len()) };
             format!("{sev}{cluster}: {}{more}", one.description)
         }
     };

@@ -84,10 +84,7 @@ pub struct ConductorSim {
 }
 
 fn epoch_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 fn error(status: StatusCode, message: &str) -> (StatusCode, Value) {
@@ -111,13 +108,7 @@ impl ConductorSim {
                 executions.insert(id.to_ascii_lowercase(), exec.clone());
             }
             for context in s.clusters() {
-                clusters.insert(
-                    context.domain(),
-                    Cluster {
-                        scenario: i,
-                        context,
-                    },
-                );
+                clusters.insert(context.domain(), Cluster { scenario: i, context });
             }
         }
         ConductorSim {
@@ -138,9 +129,7 @@ impl ConductorSim {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ConductorState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The next `n` API calls (not /token) answer HTTP 500.
@@ -150,9 +139,7 @@ impl ConductorSim {
 
     /// Every token issued so far expires now (a token expiring mid-triage).
     pub fn expire_tokens(&self) {
-        let past = Instant::now()
-            .checked_sub(Duration::from_secs(1))
-            .unwrap_or_else(Instant::now);
+        let past = Instant::now().checked_sub(Duration::from_secs(1)).unwrap_or_else(Instant::now);
         self.lock().tokens.values_mut().for_each(|t| *t = past);
     }
 
@@ -168,10 +155,7 @@ impl ConductorSim {
         let Some((key, secret)) = &self.auth else {
             return error(StatusCode::NOT_FOUND, "No static resource token.");
         };
-        let given = (
-            body.get("keyId").and_then(Value::as_str),
-            body.get("keySecret").and_then(Value::as_str),
-        );
+        let given = (body.get("keyId").and_then(Value::as_str), body.get("keySecret").and_then(Value::as_str));
         if given != (Some(key.as_str()), Some(secret.as_str())) {
             return (
                 StatusCode::UNAUTHORIZED,
@@ -180,14 +164,11 @@ impl ConductorSim {
         }
         let exp = epoch_ms() / 1000 + self.token_ttl.as_secs();
         let header = B64URL.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
-        let claims = B64URL.encode(
-            json!({"sub": key, "exp": exp, "jti": uuid::Uuid::new_v4().to_string()}).to_string(),
-        );
+        let claims =
+            B64URL.encode(json!({"sub": key, "exp": exp, "jti": uuid::Uuid::new_v4().to_string()}).to_string());
         let signature = B64URL.encode(uuid::Uuid::new_v4().as_bytes());
         let token = format!("{header}.{claims}.{signature}");
-        self.lock()
-            .tokens
-            .insert(token.clone(), Instant::now() + self.token_ttl);
+        self.lock().tokens.insert(token.clone(), Instant::now() + self.token_ttl);
         (StatusCode::OK, json!({"token": token}))
     }
 
@@ -198,14 +179,10 @@ impl ConductorSim {
         let expiry = given.and_then(|t| self.lock().tokens.get(t).copied());
         match expiry {
             Some(at) if Instant::now() < at => None,
-            Some(_) => Some((
-                StatusCode::UNAUTHORIZED,
-                json!({"error": "EXPIRED_TOKEN", "message": "Token is expired"}),
-            )),
-            None => Some((
-                StatusCode::UNAUTHORIZED,
-                json!({"error": "INVALID_TOKEN", "message": "Invalid token"}),
-            )),
+            Some(_) => {
+                Some((StatusCode::UNAUTHORIZED, json!({"error": "EXPIRED_TOKEN", "message": "Token is expired"})))
+            }
+            None => Some((StatusCode::UNAUTHORIZED, json!({"error": "INVALID_TOKEN", "message": "Invalid token"}))),
         }
     }
 
@@ -226,81 +203,55 @@ impl ConductorSim {
         let st = self.lock();
         match st.runs.get(id) {
             Some(run) => (StatusCode::OK, self.render_run(id, run)),
-            None => error(
-                StatusCode::NOT_FOUND,
-                &format!("No such workflow found by id: {id}"),
-            ),
+            None => error(StatusCode::NOT_FOUND, &format!("No such workflow found by id: {id}")),
         }
     }
 
     /// Validates a StartWorkflowRequest against domain.md §3; Ok gives the cluster's domain.
     fn validate(&self, req: &Value) -> Result<String, String> {
-        let name = req
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or("`name` is missing")?;
+        let name = req.get("name").and_then(Value::as_str).ok_or("`name` is missing")?;
         let command = READ_ONLY_WORKFLOWS
             .iter()
             .find(|(w, _)| *w == name)
             .map(|(_, c)| *c)
-            .ok_or_else(|| {
-                format!("workflow `{name}` is not a read-only investigation workflow")
-            })?;
-        let input = req
-            .get("input")
-            .filter(|v| v.is_object())
-            .ok_or("`input` must be an object")?;
-        let sent = input
-            .pointer("/agentHandlerRequest/command")
-            .and_then(Value::as_str);
+            .ok_or_else(|| format!("workflow `{name}` is not a read-only investigation workflow"))?;
+        let input = req.get("input").filter(|v| v.is_object()).ok_or("`input` must be an object")?;
+        let sent = input.pointer("/agentHandlerRequest/command").and_then(Value::as_str);
         if sent != Some(command) {
-            return Err(format!(
-                "input.agentHandlerRequest.command must be {command} for {name}, not {sent:?}"
-            ));
+            return Err(format!("input.agentHandlerRequest.command must be {command} for {name}, not {sent:?}"));
         }
-        let t2d = req
-            .get("taskToDomain")
-            .and_then(Value::as_object)
-            .ok_or("`taskToDomain` is missing")?;
-        let domain = t2d
-            .get("*")
-            .and_then(Value::as_str)
-            .ok_or("taskToDomain has no \"*\" entry")?;
-        let cluster = self.clusters.get(domain).ok_or_else(|| {
-            format!("taskToDomain \"*\" = {domain:?} is no known cluster's domain")
-        })?;
+        let t2d = req.get("taskToDomain").and_then(Value::as_object).ok_or("`taskToDomain` is missing")?;
+        let domain = t2d.get("*").and_then(Value::as_str).ok_or("taskToDomain has no \"*\" entry")?;
+        let cluster = self
+            .clusters
+            .get(domain)
+            .ok_or_else(|| format!("taskToDomain \"*\" = {domain:?} is no known cluster's domain"))?;
         for task in NO_DOMAIN_TASKS {
             if t2d.get(*task).and_then(Value::as_str) != Some("NO_DOMAIN") {
                 return Err(format!("taskToDomain must pin {task} to NO_DOMAIN"));
             }
         }
-        if let Some(extra) = t2d
-            .keys()
-            .find(|k| *k != "*" && !NO_DOMAIN_TASKS.contains(&k.as_str()))
-        {
+        if let Some(extra) = t2d.keys().find(|k| *k != "*" && !NO_DOMAIN_TASKS.contains(&k.as_str())) {
             return Err(format!("taskToDomain has an unexpected entry {extra:?}"));
         }
         if req.get("correlationId").and_then(Value::as_str) != Some(domain) {
             return Err(format!("correlationId must be {domain:?}"));
         }
         let ctx = &cluster.context;
-        let org_ok = input.get("organizationId").and_then(Value::as_str)
-            == Some(ctx.organization_id.as_str());
-        let cluster_ok = input
-            .pointer("/agentHandlerRequest/clusterName")
-            .and_then(Value::as_str)
+        let org_ok = input.get("organizationId").and_then(Value::as_str) == Some(ctx.organization_id.as_str());
+        let cluster_ok = input.pointer("/agentHandlerRequest/clusterName").and_then(Value::as_str)
             == Some(ctx.cluster_name.as_str());
         if !org_ok || !cluster_ok {
-            return Err("input.organizationId and agentHandlerRequest.clusterName must name the taskToDomain cluster".into());
+            return Err(
+                "input.organizationId and agentHandlerRequest.clusterName must name the taskToDomain cluster".into()
+            );
         }
         Ok(domain.to_string())
     }
 
     fn fixture_for(&self, scenario: usize, name: &str, input: &Value) -> Option<CommandFixture> {
         let param = |key: &str| -> Option<String> {
-            let v = input
-                .get(key)
-                .or_else(|| input.pointer(&format!("/agentHandlerRequest/parameters/{key}")))?;
+            let v = input.get(key).or_else(|| input.pointer(&format!("/agentHandlerRequest/parameters/{key}")))?;
             Some(v.as_str().map_or_else(|| v.to_string(), str::to_string))
         };
         self.scenarios[scenario]
@@ -308,19 +259,15 @@ impl ConductorSim {
             .iter()
             .find(|c| {
                 c.workflow == name
-                    && c.match_params.iter().all(|(key, re)| {
-                        param(key).is_some_and(|v| Regex::new(re).is_ok_and(|re| re.is_match(&v)))
-                    })
+                    && c.match_params
+                        .iter()
+                        .all(|(key, re)| param(key).is_some_and(|v| Regex::new(re).is_ok_and(|re| re.is_match(&v))))
             })
             .cloned()
     }
 
     fn start_workflow(&self, req: Value) -> (StatusCode, Response) {
-        let name = req
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let name = req.get("name").and_then(Value::as_str).unwrap_or("").to_string();
         match self.validate(&req) {
             Err(reason) => {
                 self.lock().dispatches.push(DispatchRecord {
@@ -348,17 +295,9 @@ impl ConductorSim {
                 });
                 st.runs.insert(
                     id.clone(),
-                    Run {
-                        name,
-                        request: req,
-                        started: Instant::now(),
-                        created_ms: epoch_ms(),
-                        fixture,
-                        domain,
-                    },
+                    Run { name, request: req, started: Instant::now(), created_ms: epoch_ms(), fixture, domain },
                 );
-                let resp =
-                    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], id).into_response();
+                let resp = (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], id).into_response();
                 (StatusCode::OK, resp)
             }
         }
@@ -373,12 +312,7 @@ impl ConductorSim {
                 f.output.clone().unwrap_or_else(|| json!({})),
                 f.reason.clone(),
             ),
-            None => (
-                FixtureStatus::Failed,
-                50,
-                json!({}),
-                Some(format!("no scenario fixture for {}", run.name)),
-            ),
+            None => (FixtureStatus::Failed, 50, json!({}), Some(format!("no scenario fixture for {}", run.name))),
         };
         let latency = Duration::from_secs_f64(latency as f64 * self.latency_scale / 1000.0);
         let done = status != FixtureStatus::ScheduledForever && run.started.elapsed() >= latency;
@@ -393,10 +327,7 @@ impl ConductorSim {
         };
         let end_ms = run.created_ms + latency.as_millis() as u64;
         let input = run.request.get("input").cloned().unwrap_or(Value::Null);
-        let command = input
-            .pointer("/agentHandlerRequest/command")
-            .cloned()
-            .unwrap_or(Value::Null);
+        let command = input.pointer("/agentHandlerRequest/command").cloned().unwrap_or(Value::Null);
         let handler = input.get("agentHandlerId").cloned().unwrap_or(Value::Null);
         let prepare = json!({"taskType": "prepare_agent_handler", "referenceTaskName": "prepare_agent_handler_ref",
             "status": "COMPLETED", "seq": 1, "domain": null, "workflowInstanceId": id, "workflowType": run.name,
@@ -430,27 +361,14 @@ impl ConductorSim {
 }
 
 fn record(sim: &ConductorSim, api: String, status: StatusCode, params: Value) {
-    sim.lock().requests.push(RequestRecord {
-        api,
-        status: status.as_u16(),
-        params,
-        error: None,
-    });
+    sim.lock().requests.push(RequestRecord { api, status: status.as_u16(), params, error: None });
 }
 
-pub(super) async fn token(
-    State(shared): State<std::sync::Arc<super::Shared>>,
-    body: Bytes,
-) -> Response {
+pub(super) async fn token(State(shared): State<std::sync::Arc<super::Shared>>, body: Bytes) -> Response {
     let sim = &shared.conductor;
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let (status, answer) = sim.issue_token(&body);
-    record(
-        sim,
-        "POST /api/token".into(),
-        status,
-        json!({"keyId": body.get("keyId")}),
-    );
+    record(sim, "POST /api/token".into(), status, json!({"keyId": body.get("keyId")}));
     (status, Json(answer)).into_response()
 }
 
@@ -484,10 +402,7 @@ pub(super) async fn start_workflow(
         let (status, body) = error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
         (status, (status, Json(body)).into_response())
     } else if !request.is_object() {
-        let (status, body) = error(
-            StatusCode::BAD_REQUEST,
-            "the body must be a StartWorkflowRequest JSON object",
-        );
+        let (status, body) = error(StatusCode::BAD_REQUEST, "the body must be a StartWorkflowRequest JSON object");
         (status, (status, Json(body)).into_response())
     } else {
         sim.start_workflow(request.clone())

@@ -94,10 +94,7 @@ async fn serve(router: Router) -> std::io::Result<(String, JoinHandle<()>)> {
 }
 
 impl Simulator {
-    pub async fn start(
-        scenarios: Vec<Scenario>,
-        options: SimOptions,
-    ) -> std::io::Result<Simulator> {
+    pub async fn start(scenarios: Vec<Scenario>, options: SimOptions) -> std::io::Result<Simulator> {
         let newest_age = i64::try_from(options.newest_age.as_micros()).unwrap_or(i64::MAX);
         let messages = scenario::shift_messages(&scenarios, Ts::now(), newest_age);
         let shared = Arc::new(Shared {
@@ -109,9 +106,8 @@ impl Simulator {
                 options.latency_scale,
             ),
         });
-        let slack = Router::new()
-            .route("/api/{method}", get(slack::route).post(slack::route))
-            .with_state(shared.clone());
+        let slack =
+            Router::new().route("/api/{method}", get(slack::route).post(slack::route)).with_state(shared.clone());
         let conductor = Router::new()
             .route("/api/token", post(conductor::token))
             .route("/api/workflow", post(conductor::start_workflow))
@@ -164,13 +160,10 @@ impl Simulator {
         config.slack.channel = Some(CHANNEL.to_string());
         config.slack.api_url = self.slack_url.clone();
         config.conductor.server_url = Some(self.conductor_url.clone());
-        config.conductor.auth =
-            self.options
-                .conductor_auth
-                .as_ref()
-                .map(|(key, secret)| ConductorAuth {
-                    key_id: key.clone(),
-                    key_secret: Secret::new(secret.clone()),
-                });
+        config.conductor.auth = self
+            .options
+            .conductor_auth
+            .as_ref()
+            .map(|(key, secret)| ConductorAuth { key_id: key.clone(), key_secret: Secret::new(secret.clone()) });
     }
 }

@@ -121,18 +121,13 @@ pub const READ_ONLY_WORKFLOWS: &[(&str, &str)] = &[
 impl Scenario {
     /// Parses and checks one scenario file's text; `file` names it in errors.
     pub fn from_json(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        let err = |message: String| ScenarioError {
-            file: file.to_string(),
-            message,
-        };
+        let err = |message: String| ScenarioError { file: file.to_string(), message };
         let mut s: Scenario = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
         s.file = file.to_string();
         for (i, m) in s.messages.iter().enumerate() {
             let ts = m.get("ts").and_then(Value::as_str);
             if ts.and_then(Ts::parse).is_none() {
-                return Err(err(format!(
-                    "messages[{i}].ts must be a Slack ts string such as \"1764400000.000100\""
-                )));
+                return Err(err(format!("messages[{i}].ts must be a Slack ts string such as \"1764400000.000100\"")));
             }
             if let Some(t) = m.get("thread_ts")
                 && t.as_str().and_then(Ts::parse).is_none()
@@ -141,24 +136,17 @@ impl Scenario {
             }
         }
         for (id, exec) in &s.executions {
-            ClusterContext::from_execution(exec)
-                .map_err(|e| err(format!("executions.{id}: {e}")))?;
+            ClusterContext::from_execution(exec).map_err(|e| err(format!("executions.{id}: {e}")))?;
         }
         for (i, c) in s.commands.iter().enumerate() {
             if !READ_ONLY_WORKFLOWS.iter().any(|(w, _)| *w == c.workflow) {
-                return Err(err(format!(
-                    "commands[{i}].workflow `{}` is not a read-only workflow",
-                    c.workflow
-                )));
+                return Err(err(format!("commands[{i}].workflow `{}` is not a read-only workflow", c.workflow)));
             }
             for (key, re) in &c.match_params {
                 Regex::new(re).map_err(|e| err(format!("commands[{i}].match.{key}: {e}")))?;
             }
         }
-        for (key, list) in [
-            ("root_cause", &s.expect.root_cause),
-            ("must_not", &s.expect.must_not),
-        ] {
+        for (key, list) in [("root_cause", &s.expect.root_cause), ("must_not", &s.expect.must_not)] {
             for re in list {
                 Regex::new(re).map_err(|e| err(format!("expect.{key}: {e}")))?;
             }
@@ -168,10 +156,7 @@ impl Scenario {
 
     /// The contexts of this scenario's executions (`(organizationId, clusterName)` pairs).
     pub fn clusters(&self) -> Vec<ClusterContext> {
-        self.executions
-            .values()
-            .filter_map(|e| ClusterContext::from_execution(e).ok())
-            .collect()
+        self.executions.values().filter_map(|e| ClusterContext::from_execution(e).ok()).collect()
     }
 }
 
@@ -204,10 +189,7 @@ fn check_set(scenarios: &[Scenario]) -> Result<(), ScenarioError> {
 
 /// The scenarios built into the binary.
 pub fn embedded() -> Result<Vec<Scenario>, ScenarioError> {
-    let all = EMBEDDED
-        .iter()
-        .map(|(file, text)| Scenario::from_json(file, text))
-        .collect::<Result<Vec<_>, _>>()?;
+    let all = EMBEDDED.iter().map(|(file, text)| Scenario::from_json(file, text)).collect::<Result<Vec<_>, _>>()?;
     check_set(&all)?;
     Ok(all)
 }
@@ -215,28 +197,20 @@ pub fn embedded() -> Result<Vec<Scenario>, ScenarioError> {
 /// Every `*.json` of `dir`, in file-name order.
 pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, ScenarioError> {
     let shown = dir.display().to_string();
-    let entries = std::fs::read_dir(dir).map_err(|e| ScenarioError {
-        file: shown.clone(),
-        message: e.to_string(),
-    })?;
+    let entries = std::fs::read_dir(dir).map_err(|e| ScenarioError { file: shown.clone(), message: e.to_string() })?;
     let mut paths: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     paths.sort();
     if paths.is_empty() {
-        return Err(ScenarioError {
-            file: shown,
-            message: "no *.json scenario files in this folder".into(),
-        });
+        return Err(ScenarioError { file: shown, message: "no *.json scenario files in this folder".into() });
     }
     let mut all = Vec::new();
     for path in paths {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| ScenarioError {
-            file: file.clone(),
-            message: e.to_string(),
-        })?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| ScenarioError { file: file.clone(), message: e.to_string() })?;
         all.push(Scenario::from_json(&file, &text)?);
     }
     check_set(&all)?;
@@ -250,22 +224,14 @@ pub fn shift_messages(scenarios: &[Scenario], now: Ts, newest_age_micros: i64) -
     let mut taken: HashSet<Ts> = HashSet::new();
     let mut out = Vec::new();
     for (i, s) in scenarios.iter().enumerate() {
-        let stamps: Vec<Ts> = s
-            .messages
-            .iter()
-            .filter_map(|m| m.get("ts")?.as_str().and_then(Ts::parse))
-            .collect();
+        let stamps: Vec<Ts> = s.messages.iter().filter_map(|m| m.get("ts")?.as_str().and_then(Ts::parse)).collect();
         let Some(newest) = stamps.iter().max().copied() else {
             continue;
         };
         let target = now.shifted(-newest_age_micros - 1_000 * i as i64);
         let offset = target.as_micros() - newest.as_micros();
         let mut renamed: BTreeMap<Ts, Ts> = BTreeMap::new();
-        for ts in stamps
-            .iter()
-            .copied()
-            .collect::<std::collections::BTreeSet<_>>()
-        {
+        for ts in stamps.iter().copied().collect::<std::collections::BTreeSet<_>>() {
             let mut shifted = ts.shifted(offset);
             while taken.contains(&shifted) {
                 shifted = shifted.shifted(1);
@@ -277,10 +243,7 @@ pub fn shift_messages(scenarios: &[Scenario], now: Ts, newest_age_micros: i64) -
             let mut m = m.clone();
             for key in ["ts", "thread_ts"] {
                 if let Some(old) = m.get(key).and_then(Value::as_str).and_then(Ts::parse) {
-                    let new = renamed
-                        .get(&old)
-                        .copied()
-                        .unwrap_or_else(|| old.shifted(offset));
+                    let new = renamed.get(&old).copied().unwrap_or_else(|| old.shifted(offset));
                     m[key] = Value::String(new.to_string());
                 }
             }
@@ -308,10 +271,7 @@ mod tests {
     #[test]
     fn embedded_scenarios_load() {
         let all = embedded().unwrap();
-        assert!(
-            all.len() >= 3,
-            "three realistic scenarios ship with the binary"
-        );
+        assert!(all.len() >= 3, "three realistic scenarios ship with the binary");
     }
 
     #[test]
@@ -320,14 +280,8 @@ mod tests {
         let err = Scenario::from_json("bad.json", &text).unwrap_err();
         assert_eq!(err.file, "bad.json");
         assert!(err.message.contains("unknown field `expekt`"), "{err}");
-        let text = minimal("a", "o1", &["1.000001"])
-            .replace("\"expect\":{}", "\"expect\":{\"root_cause\":[\"(\"]}");
-        assert!(
-            Scenario::from_json("re.json", &text)
-                .unwrap_err()
-                .message
-                .starts_with("expect.root_cause")
-        );
+        let text = minimal("a", "o1", &["1.000001"]).replace("\"expect\":{}", "\"expect\":{\"root_cause\":[\"(\"]}");
+        assert!(Scenario::from_json("re.json", &text).unwrap_err().message.starts_with("expect.root_cause"));
         let text = minimal("a", "o1", &["1.000001"]).replace("\"commands\":[]", "");
         let text = text.replacen('{', "{\"commands\":[{\"workflow\":\"delete_pod\"}],", 1);
         assert!(
@@ -342,30 +296,18 @@ mod tests {
     fn two_scenarios_may_not_share_a_cluster() {
         let a = Scenario::from_json("a.json", &minimal("a", "o1", &["1.0"])).unwrap();
         let mut b = Scenario::from_json("b.json", &minimal("b", "o1", &["2.0"])).unwrap();
-        assert!(
-            check_set(&[a.clone(), b.clone()])
-                .unwrap_err()
-                .message
-                .contains("already used")
-        );
-        b.executions
-            .values_mut()
-            .for_each(|e| e["input"]["organizationId"] = json!("o2"));
+        assert!(check_set(&[a.clone(), b.clone()]).unwrap_err().message.contains("already used"));
+        b.executions.values_mut().for_each(|e| e["input"]["organizationId"] = json!("o2"));
         check_set(&[a, b]).unwrap();
     }
 
     #[test]
     fn shifting_keeps_gaps_and_order_and_makes_ts_unique() {
-        let a = Scenario::from_json("a.json", &minimal("a", "o1", &["100.000000", "160.000000"]))
-            .unwrap();
-        let b =
-            Scenario::from_json("b.json", &minimal("b", "o2", &["5.000000", "65.000000"])).unwrap();
+        let a = Scenario::from_json("a.json", &minimal("a", "o1", &["100.000000", "160.000000"])).unwrap();
+        let b = Scenario::from_json("b.json", &minimal("b", "o2", &["5.000000", "65.000000"])).unwrap();
         let now = Ts::parse("1800000000.000000").unwrap();
         let out = shift_messages(&[a, b], now, 3_000_000);
-        let ts: Vec<Ts> = out
-            .iter()
-            .map(|m| Ts::parse(m["ts"].as_str().unwrap()).unwrap())
-            .collect();
+        let ts: Vec<Ts> = out.iter().map(|m| Ts::parse(m["ts"].as_str().unwrap()).unwrap()).collect();
         assert_eq!(ts.len(), 4);
         assert_eq!(ts.iter().collect::<HashSet<_>>().len(), 4, "unique");
         assert!(ts.windows(2).all(|w| w[0] < w[1]), "oldest first");

@@ -84,11 +84,7 @@ impl SlackSim {
             if m.get("type").is_none() {
                 m["type"] = json!("message");
             }
-            let parent = m
-                .get("thread_ts")
-                .and_then(Value::as_str)
-                .and_then(Ts::parse)
-                .filter(|p| *p != ts);
+            let parent = m.get("thread_ts").and_then(Value::as_str).and_then(Ts::parse).filter(|p| *p != ts);
             match parent {
                 Some(p) => replies.entry(p).or_default().push(m),
                 None => {
@@ -117,9 +113,7 @@ impl SlackSim {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ChannelState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn channel(&self) -> &str {
@@ -130,10 +124,7 @@ impl SlackSim {
     pub fn inject_rate_limit(&self, method: &str, n: usize, retry_after_secs: u64) {
         let mut st = self.lock();
         let q = st.faults.entry(method.to_string()).or_default();
-        q.extend(std::iter::repeat_n(
-            Fault::RateLimited { retry_after_secs },
-            n,
-        ));
+        q.extend(std::iter::repeat_n(Fault::RateLimited { retry_after_secs }, n));
     }
 
     /// The next `n` calls of `method` answer `{"ok": false, "error": error}`.
@@ -146,23 +137,12 @@ impl SlackSim {
     /// The next `n` calls of `method` answer HTTP 500.
     pub fn inject_server_error(&self, method: &str, n: usize) {
         let mut st = self.lock();
-        st.faults
-            .entry(method.to_string())
-            .or_default()
-            .extend(std::iter::repeat_n(Fault::ServerError, n));
+        st.faults.entry(method.to_string()).or_default().extend(std::iter::repeat_n(Fault::ServerError, n));
     }
 
     /// Models Slack's per-method rate limit: at most `limit` calls per `window` (time-scaled in tests).
     pub fn set_rate_limit(&self, method: &str, limit: u32, window: Duration) {
-        self.lock().budgets.insert(
-            method.to_string(),
-            Budget {
-                limit,
-                window,
-                started: Instant::now(),
-                used: 0,
-            },
-        );
+        self.lock().budgets.insert(method.to_string(), Budget { limit, window, started: Instant::now(), used: 0 });
     }
 
     /// Adds a top-level message now (as the alert notifier would); returns its ts.
@@ -181,11 +161,7 @@ impl SlackSim {
 
     /// The replies in the thread of `parent`, oldest first.
     pub fn thread(&self, parent: Ts) -> Vec<Value> {
-        self.lock()
-            .replies
-            .get(&parent)
-            .cloned()
-            .unwrap_or_default()
+        self.lock().replies.get(&parent).cloned().unwrap_or_default()
     }
 
     /// Every top-level message, oldest first.
@@ -219,12 +195,7 @@ impl SlackSim {
     }
 
     /// Handles one Web API call; returns the HTTP status, extra headers and the JSON body.
-    fn handle(
-        &self,
-        method: &str,
-        auth: Option<&str>,
-        params: &Params,
-    ) -> (StatusCode, Option<u64>, Value) {
+    fn handle(&self, method: &str, auth: Option<&str>, params: &Params) -> (StatusCode, Option<u64>, Value) {
         let token = auth.or_else(|| params.get("token").and_then(Value::as_str));
         match token {
             None => return (StatusCode::OK, None, fail("not_authed")),
@@ -234,17 +205,11 @@ impl SlackSim {
         let mut st = self.lock();
         if let Some(fault) = st.faults.get_mut(method).and_then(VecDeque::pop_front) {
             return match fault {
-                Fault::RateLimited { retry_after_secs } => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    Some(retry_after_secs),
-                    fail("ratelimited"),
-                ),
+                Fault::RateLimited { retry_after_secs } => {
+                    (StatusCode::TOO_MANY_REQUESTS, Some(retry_after_secs), fail("ratelimited"))
+                }
                 Fault::Error(e) => (StatusCode::OK, None, fail(&e)),
-                Fault::ServerError => (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    None,
-                    fail("internal_error"),
-                ),
+                Fault::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, None, fail("internal_error")),
             };
         }
         if let Some(b) = st.budgets.get_mut(method) {
@@ -255,11 +220,7 @@ impl SlackSim {
             if b.used >= b.limit {
                 let left = b.window.saturating_sub(b.started.elapsed());
                 let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-                return (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    Some(secs.max(1)),
-                    fail("ratelimited"),
-                );
+                return (StatusCode::TOO_MANY_REQUESTS, Some(secs.max(1)), fail("ratelimited"));
             }
             b.used += 1;
         }
@@ -295,13 +256,8 @@ impl SlackSim {
             Err(e) => return e,
         };
         // Newest first, as Slack returns it.
-        let matching: Vec<&Value> = st
-            .top_level
-            .range(window.range())
-            .rev()
-            .map(|(_, m)| m)
-            .filter(|m| window.before_cursor(m))
-            .collect();
+        let matching: Vec<&Value> =
+            st.top_level.range(window.range()).rev().map(|(_, m)| m).filter(|m| window.before_cursor(m)).collect();
         page(matching, window.limit)
     }
 
@@ -316,11 +272,7 @@ impl SlackSim {
         let parent = if st.top_level.contains_key(&ts) {
             ts
         } else {
-            match st
-                .replies
-                .iter()
-                .find(|(_, rs)| rs.iter().any(|r| msg_ts(r) == Some(ts)))
-            {
+            match st.replies.iter().find(|(_, rs)| rs.iter().any(|r| msg_ts(r) == Some(ts))) {
                 Some((p, _)) => *p,
                 None => return fail("thread_not_found"),
             }
@@ -344,11 +296,7 @@ impl SlackSim {
         if let Err(e) = self.check_channel(params) {
             return e;
         }
-        let text = params
-            .get("text")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let text = params.get("text").and_then(Value::as_str).unwrap_or("").to_string();
         let blocks = match params.get("blocks") {
             None | Some(Value::Null) => Value::Null,
             Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
@@ -382,10 +330,7 @@ impl SlackSim {
         match thread_ts {
             Some(parent) => {
                 message["thread_ts"] = json!(parent.to_string());
-                message["parent_user_id"] = st.top_level[&parent]
-                    .get("user")
-                    .cloned()
-                    .unwrap_or(Value::Null);
+                message["parent_user_id"] = st.top_level[&parent].get("user").cloned().unwrap_or(Value::Null);
                 st.replies.entry(parent).or_default().push(message.clone());
                 self.refresh_thread_summary(st, parent);
             }
@@ -393,12 +338,7 @@ impl SlackSim {
                 st.top_level.insert(ts, message.clone());
             }
         }
-        st.posts.push(Post {
-            ts,
-            thread_ts,
-            text,
-            blocks,
-        });
+        st.posts.push(Post { ts, thread_ts, text, blocks });
         json!({"ok": true, "channel": self.channel, "ts": ts.to_string(), "message": message})
     }
 
@@ -406,45 +346,28 @@ impl SlackSim {
         if st.top_level.contains_key(&ts) {
             return st.top_level.get_mut(&ts);
         }
-        st.replies
-            .values_mut()
-            .flatten()
-            .find(|m| msg_ts(m) == Some(ts))
+        st.replies.values_mut().flatten().find(|m| msg_ts(m) == Some(ts))
     }
 
     fn reactions_add(&self, st: &mut ChannelState, params: &Params) -> Value {
         if let Err(e) = self.check_channel(params) {
             return e;
         }
-        let name = params
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .trim_matches(':')
-            .to_string();
+        let name = params.get("name").and_then(Value::as_str).unwrap_or("").trim_matches(':').to_string();
         if name.is_empty() {
             return fail("invalid_name");
         }
-        let Some(ts) = params
-            .get("timestamp")
-            .and_then(Value::as_str)
-            .and_then(Ts::parse)
-        else {
+        let Some(ts) = params.get("timestamp").and_then(Value::as_str).and_then(Ts::parse) else {
             return fail("no_item_specified");
         };
         let Some(message) = SlackSim::find_message(st, ts) else {
             return fail("message_not_found");
         };
-        let reactions = message
-            .as_object_mut()
-            .map(|o| o.entry("reactions").or_insert_with(|| json!([])));
+        let reactions = message.as_object_mut().map(|o| o.entry("reactions").or_insert_with(|| json!([])));
         let Some(Value::Array(list)) = reactions else {
             return fail("internal_error");
         };
-        match list
-            .iter_mut()
-            .find(|r| r.get("name").and_then(Value::as_str) == Some(name.as_str()))
-        {
+        match list.iter_mut().find(|r| r.get("name").and_then(Value::as_str) == Some(name.as_str())) {
             Some(r) => {
                 let users = r["users"].as_array().cloned().unwrap_or_default();
                 if users.iter().any(|u| u == BOT_USER_ID) {
@@ -464,19 +387,10 @@ impl SlackSim {
         if let Err(e) = self.check_channel(params) {
             return e;
         }
-        let Some(ts) = params
-            .get("timestamp")
-            .and_then(Value::as_str)
-            .and_then(Ts::parse)
-        else {
+        let Some(ts) = params.get("timestamp").and_then(Value::as_str).and_then(Ts::parse) else {
             return fail("no_item_specified");
         };
-        let found = st.top_level.get(&ts).or_else(|| {
-            st.replies
-                .values()
-                .flatten()
-                .find(|m| msg_ts(m) == Some(ts))
-        });
+        let found = st.top_level.get(&ts).or_else(|| st.replies.values().flatten().find(|m| msg_ts(m) == Some(ts)));
         match found {
             Some(m) => {
                 json!({"ok": true, "type": "message", "channel": self.channel, "message": m})
@@ -514,9 +428,7 @@ fn check_blocks(blocks: &Value) -> Option<&'static str> {
             return Some("invalid_blocks");
         }
         if b["type"] == "section"
-            && b.pointer("/text/text")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t.chars().count() > MAX_SECTION_TEXT)
+            && b.pointer("/text/text").and_then(Value::as_str).is_some_and(|t| t.chars().count() > MAX_SECTION_TEXT)
         {
             return Some("invalid_blocks");
         }
@@ -554,30 +466,17 @@ impl Window {
         let inclusive = matches!(text("inclusive").as_deref(), Some("true" | "1"));
         let limit = match text("limit") {
             None => default_limit,
-            Some(s) => s
-                .parse::<usize>()
-                .map_err(|_| fail("invalid_limit"))?
-                .clamp(1, 999),
+            Some(s) => s.parse::<usize>().map_err(|_| fail("invalid_limit"))?.clamp(1, 999),
         };
         let cursor = match text("cursor") {
             None => None,
             Some(c) => Some(decode_cursor(&c).ok_or_else(|| fail("invalid_cursor"))?),
         };
-        Ok(Window {
-            oldest,
-            latest,
-            inclusive,
-            limit,
-            cursor,
-        })
+        Ok(Window { oldest, latest, inclusive, limit, cursor })
     }
 
     fn range_contains(&self, ts: Ts) -> bool {
-        if self.inclusive {
-            ts >= self.oldest && ts <= self.latest
-        } else {
-            ts > self.oldest && ts < self.latest
-        }
+        if self.inclusive { ts >= self.oldest && ts <= self.latest } else { ts > self.oldest && ts < self.latest }
     }
 
     fn range(&self) -> (std::ops::Bound<Ts>, std::ops::Bound<Ts>) {
@@ -591,14 +490,12 @@ impl Window {
 
     /// History pages go from newest to oldest: the cursor names the next (older) ts to return.
     fn before_cursor(&self, m: &Value) -> bool {
-        self.cursor
-            .is_none_or(|c| msg_ts(m).is_some_and(|t| t <= c))
+        self.cursor.is_none_or(|c| msg_ts(m).is_some_and(|t| t <= c))
     }
 
     /// Reply pages go from oldest to newest.
     fn after_cursor(&self, m: &Value) -> bool {
-        self.cursor
-            .is_none_or(|c| msg_ts(m).is_some_and(|t| t >= c))
+        self.cursor.is_none_or(|c| msg_ts(m).is_some_and(|t| t >= c))
     }
 }
 
@@ -627,18 +524,14 @@ fn page(matching: Vec<&Value>, limit: usize) -> Value {
 /// Merges the query string and the form or JSON body into one parameter map.
 fn params(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<Params, String> {
     let mut out = Params::new();
-    let pairs =
-        |s: &str| serde_urlencoded::from_str::<Vec<(String, String)>>(s).map_err(|e| e.to_string());
+    let pairs = |s: &str| serde_urlencoded::from_str::<Vec<(String, String)>>(s).map_err(|e| e.to_string());
     for (k, v) in pairs(query.unwrap_or(""))? {
         out.insert(k, Value::String(v));
     }
     if body.is_empty() {
         return Ok(out);
     }
-    let ctype = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if ctype.starts_with("application/json") {
         match serde_json::from_slice::<Value>(body).map_err(|e| e.to_string())? {
             Value::Object(map) => out.extend(map),
@@ -675,18 +568,11 @@ pub(super) async fn route(
                 api: method.clone(),
                 status: status.as_u16(),
                 params: Value::Object(logged),
-                error: body
-                    .get("error")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                error: body.get("error").and_then(Value::as_str).map(str::to_string),
             });
             (status, retry, body)
         }
-        Err(e) => (
-            StatusCode::OK,
-            None,
-            json!({"ok": false, "error": "invalid_form_data", "detail": e}),
-        ),
+        Err(e) => (StatusCode::OK, None, json!({"ok": false, "error": "invalid_form_data", "detail": e})),
     };
     let mut resp = (status, axum::Json(body)).into_response();
     if let Some(secs) = retry_after

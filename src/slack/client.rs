@@ -1,7 +1,9 @@
 //! Slack Web API client (domain.md §6): bearer token, `{"ok": false}` as typed errors, HTTP 429
 //! honoured through `Retry-After`, transient failures retried with backoff, a timeout on every call.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use thiserror::Error;
@@ -14,12 +16,7 @@ const RATE_LIMIT_RETRIES: u32 = 5;
 const TRANSIENT_RETRIES: u32 = 3;
 /// Longest single `Retry-After` honoured before giving up on the call.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
-const TRANSIENT_ERRORS: &[&str] = &[
-    "internal_error",
-    "fatal_error",
-    "service_unavailable",
-    "request_timeout",
-];
+const TRANSIENT_ERRORS: &[&str] = &["internal_error", "fatal_error", "service_unavailable", "request_timeout"];
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum SlackError {
@@ -39,12 +36,8 @@ fn hint(error: &str) -> &'static str {
             " (check SLACK_BOT_TOKEN: a bot token xoxb-… of the installed app)"
         }
         "not_in_channel" => " (invite the bot to the alert channel: /invite @your-bot)",
-        "channel_not_found" => {
-            " (check SLACK_ALERT_CHANNEL: a channel id such as C0123ABCD, not its name)"
-        }
-        "missing_scope" => {
-            " (add the scopes channels:history, chat:write, reactions:write, reactions:read)"
-        }
+        "channel_not_found" => " (check SLACK_ALERT_CHANNEL: a channel id such as C0123ABCD, not its name)",
+        "missing_scope" => " (add the scopes channels:history, chat:write, reactions:write, reactions:read)",
         _ => "",
     }
 }
@@ -66,11 +59,16 @@ pub struct HistoryPage {
     pub next_cursor: Option<String>,
 }
 
+/// Per Slack method, the earliest moment the next call may go (set by a 429's `Retry-After`):
+/// every caller of that method shares it, so one rate limit is not hit by many callers in turn.
+type Budget = Arc<Mutex<HashMap<String, Instant>>>;
+
 #[derive(Clone)]
 pub struct SlackClient {
     http: reqwest::Client,
     base: String,
     token: Secret,
+    not_before: Budget,
 }
 
 impl SlackClient {
@@ -80,10 +78,22 @@ impl SlackClient {
         if !base.ends_with('/') {
             base.push('/');
         }
-        SlackClient {
-            http: http::client(Duration::from_secs(30)),
-            base,
-            token,
+        SlackClient { http: http::client(Duration::from_secs(30)), base, token, not_before: Budget::default() }
+    }
+
+    /// Waits until `method`'s shared budget allows a call (other methods are not held up).
+    async fn pace(&self, method: &str) {
+        let until = self.not_before.lock().ok().and_then(|m| m.get(method).copied());
+        if let Some(until) = until {
+            tokio::time::sleep_until(until.into()).await;
+        }
+    }
+
+    fn hold(&self, method: &str, wait: Duration) {
+        if let Ok(mut m) = self.not_before.lock() {
+            let until = Instant::now() + wait;
+            let slot = m.entry(method.to_string()).or_insert(until);
+            *slot = (*slot).max(until);
         }
     }
 
@@ -91,17 +101,13 @@ impl SlackClient {
         let url = format!("{}{method}", self.base);
         let (mut limited, mut transient) = (0u32, 0u32);
         loop {
+            self.pace(method).await;
             let request = if read {
                 let query: Vec<(String, String)> = params
                     .as_object()
                     .into_iter()
                     .flatten()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            v.as_str().map_or_else(|| v.to_string(), str::to_string),
-                        )
-                    })
+                    .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
                     .collect();
                 self.http.get(&url).query(&query)
             } else {
@@ -112,24 +118,15 @@ impl SlackClient {
                 Ok(resp) if resp.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
                     limited += 1;
                     if limited > RATE_LIMIT_RETRIES {
-                        return Err(SlackError::RateLimited {
-                            method: method.into(),
-                            retries: RATE_LIMIT_RETRIES,
-                        });
+                        return Err(SlackError::RateLimited { method: method.into(), retries: RATE_LIMIT_RETRIES });
                     }
                     let wait = http::retry_after(resp.headers()).unwrap_or(Duration::from_secs(1));
                     if wait > MAX_RETRY_AFTER {
-                        return Err(SlackError::RateLimited {
-                            method: method.into(),
-                            retries: limited,
-                        });
+                        return Err(SlackError::RateLimited { method: method.into(), retries: limited });
                     }
-                    tracing::warn!(
-                        method,
-                        wait_ms = wait.as_millis() as u64,
-                        "Slack rate limit; waiting as told"
-                    );
-                    wait
+                    tracing::warn!(method, wait_ms = wait.as_millis() as u64, "Slack rate limit; waiting as told");
+                    self.hold(method, wait);
+                    Duration::ZERO
                 }
                 Ok(resp) if resp.status().is_server_error() => {
                     transient += 1;
@@ -139,11 +136,7 @@ impl SlackClient {
                             reason: format!("HTTP {}", resp.status()),
                         });
                     }
-                    http::backoff(
-                        transient - 1,
-                        Duration::from_millis(250),
-                        Duration::from_secs(5),
-                    )
+                    http::backoff(transient - 1, Duration::from_millis(250), Duration::from_secs(5))
                 }
                 Ok(resp) => {
                     let status = resp.status();
@@ -154,43 +147,21 @@ impl SlackClient {
                     if body.get("ok").and_then(Value::as_bool) == Some(true) {
                         return Ok(body);
                     }
-                    let error = body
-                        .get("error")
-                        .and_then(Value::as_str)
-                        .unwrap_or("unknown_error")
-                        .to_string();
+                    let error = body.get("error").and_then(Value::as_str).unwrap_or("unknown_error").to_string();
                     if TRANSIENT_ERRORS.contains(&error.as_str()) && transient < TRANSIENT_RETRIES {
                         transient += 1;
-                        http::backoff(
-                            transient - 1,
-                            Duration::from_millis(250),
-                            Duration::from_secs(5),
-                        )
+                        http::backoff(transient - 1, Duration::from_millis(250), Duration::from_secs(5))
                     } else {
-                        return Err(SlackError::Api {
-                            method: method.into(),
-                            error,
-                        });
+                        return Err(SlackError::Api { method: method.into(), error });
                     }
                 }
                 Err(e) => {
                     transient += 1;
                     if transient > TRANSIENT_RETRIES {
-                        let reason = if e.is_timeout() {
-                            "timed out".to_string()
-                        } else {
-                            transport_reason(&e)
-                        };
-                        return Err(SlackError::Transport {
-                            method: method.into(),
-                            reason,
-                        });
+                        let reason = if e.is_timeout() { "timed out".to_string() } else { transport_reason(&e) };
+                        return Err(SlackError::Transport { method: method.into(), reason });
                     }
-                    http::backoff(
-                        transient - 1,
-                        Duration::from_millis(250),
-                        Duration::from_secs(5),
-                    )
+                    http::backoff(transient - 1, Duration::from_millis(250), Duration::from_secs(5))
                 }
             };
             tokio::time::sleep(retry_in).await;
@@ -200,11 +171,7 @@ impl SlackClient {
     /// `auth.test`: whether the token works; returns the bot's user id.
     pub async fn auth_test(&self) -> Result<String, SlackError> {
         let body = self.call("auth.test", json!({}), false).await?;
-        Ok(body
-            .get("user_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string())
+        Ok(body.get("user_id").and_then(Value::as_str).unwrap_or_default().to_string())
     }
 
     /// One page of `conversations.history` strictly after `oldest`.
@@ -215,44 +182,28 @@ impl SlackClient {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<HistoryPage, SlackError> {
-        let mut params =
-            json!({"channel": channel, "oldest": oldest.to_string(), "limit": limit.to_string()});
+        let mut params = json!({"channel": channel, "oldest": oldest.to_string(), "limit": limit.to_string()});
         if let Some(c) = cursor {
             params["cursor"] = json!(c);
         }
         let body = self.call("conversations.history", params, true).await?;
-        let messages = body
-            .get("messages")
-            .and_then(Value::as_array)
-            .cloned()
-            .ok_or_else(|| SlackError::BadResponse {
-                method: "conversations.history".into(),
-                reason: "no `messages`".into(),
-            })?;
+        let messages = body.get("messages").and_then(Value::as_array).cloned().ok_or_else(|| {
+            SlackError::BadResponse { method: "conversations.history".into(), reason: "no `messages`".into() }
+        })?;
         let next_cursor = body
             .pointer("/response_metadata/next_cursor")
             .and_then(Value::as_str)
             .filter(|c| !c.is_empty())
             .map(str::to_string);
-        Ok(HistoryPage {
-            messages,
-            next_cursor,
-        })
+        Ok(HistoryPage { messages, next_cursor })
     }
 
     /// Every message after `oldest`, all pages, oldest first.
-    pub async fn history_since(
-        &self,
-        channel: &str,
-        oldest: Ts,
-        limit: u32,
-    ) -> Result<Vec<Value>, SlackError> {
+    pub async fn history_since(&self, channel: &str, oldest: Ts, limit: u32) -> Result<Vec<Value>, SlackError> {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let page = self
-                .history_page(channel, oldest, limit, cursor.as_deref())
-                .await?;
+            let page = self.history_page(channel, oldest, limit, cursor.as_deref()).await?;
             all.extend(page.messages);
             match page.next_cursor {
                 Some(c) => cursor = Some(c),
@@ -273,17 +224,8 @@ impl SlackClient {
                 params["cursor"] = json!(c);
             }
             let body = self.call("conversations.replies", params, true).await?;
-            all.extend(
-                body.get("messages")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default(),
-            );
-            match body
-                .pointer("/response_metadata/next_cursor")
-                .and_then(Value::as_str)
-                .filter(|c| !c.is_empty())
-            {
+            all.extend(body.get("messages").and_then(Value::as_array).cloned().unwrap_or_default());
+            match body.pointer("/response_metadata/next_cursor").and_then(Value::as_str).filter(|c| !c.is_empty()) {
                 Some(c) => cursor = Some(c.to_string()),
                 None => break,
             }
@@ -292,25 +234,16 @@ impl SlackClient {
     }
 
     /// Posts into the thread of `thread_ts`; returns the new message's ts.
-    pub async fn post_reply(
-        &self,
-        channel: &str,
-        thread_ts: Ts,
-        text: &str,
-        blocks: Value,
-    ) -> Result<Ts, SlackError> {
+    pub async fn post_reply(&self, channel: &str, thread_ts: Ts, text: &str, blocks: Value) -> Result<Ts, SlackError> {
         let params = json!({
             "channel": channel, "thread_ts": thread_ts.to_string(), "text": text, "blocks": blocks,
             "unfurl_links": false, "unfurl_media": false,
         });
         let body = self.call("chat.postMessage", params, false).await?;
-        body.get("ts")
-            .and_then(Value::as_str)
-            .and_then(Ts::parse)
-            .ok_or_else(|| SlackError::BadResponse {
-                method: "chat.postMessage".into(),
-                reason: "no `ts` in the answer".into(),
-            })
+        body.get("ts").and_then(Value::as_str).and_then(Ts::parse).ok_or_else(|| SlackError::BadResponse {
+            method: "chat.postMessage".into(),
+            reason: "no `ts` in the answer".into(),
+        })
     }
 
     /// `reactions.add`; `already_reacted` comes back as an `Api` error for the caller to judge.
@@ -322,9 +255,5 @@ impl SlackClient {
 
 /// A transport failure in words (the token travels in a header, never in the URL).
 fn transport_reason(e: &reqwest::Error) -> String {
-    if e.is_connect() {
-        "cannot connect (check SLACK_API_URL and the network)".to_string()
-    } else {
-        e.to_string()
-    }
+    if e.is_connect() { "cannot connect (check SLACK_API_URL and the network)".to_string() } else { e.to_string() }
 }

@@ -3,20 +3,22 @@
 
 use serde_json::{Value, json};
 
+use super::Ts;
 use crate::reasoner::Hypothesis;
 
 /// Slack's limit on one section block's text.
 const SECTION_LIMIT: usize = 3000;
+/// Slack's limit on a message's text.
+const MESSAGE_LIMIT: usize = 40_000;
+/// How every reply of ours begins: a thread holding one of these is answered (by any instance).
+const REPLY_PREFIXES: &[&str] = &["*Issue*:", "Triage failed:", "*Re-fire*", "*Updated triage*"];
 
 /// Escapes `&`, `<`, `>`: a log line holding `<!channel>` or `<@U123>` stays inert text.
 pub fn escape(untrusted: &str) -> String {
-    untrusted
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    untrusted.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// The reply's text, exactly as posted.
+/// The reply's text, exactly as posted (within Slack's message limit).
 pub fn render(h: &Hypothesis) -> String {
     let mut out = format!("*Issue*: {}\n*Findings*:\n", escape(&h.issue));
     if h.findings.is_empty() {
@@ -25,36 +27,110 @@ pub fn render(h: &Hypothesis) -> String {
     for finding in &h.findings {
         out.push_str(&format!("• {}\n", escape(finding)));
     }
-    out.push_str(&format!(
-        "*Likely root cause*: {}\n",
-        escape(&h.root_cause_line())
-    ));
+    out.push_str(&format!("*Likely root cause*: {}\n", escape(&h.root_cause_line())));
     out.push_str(&format!("*Suggested next step*: {}", escape(&h.next_step)));
-    out
+    fit(out)
 }
 
-/// Section blocks holding `text`, split at line ends so no block exceeds Slack's limit.
+/// The reply to a re-fire: a link to the first triage's thread and its hypothesis again.
+pub fn refire(channel: &str, first_ts: Ts, refires: u32, first_text: &str) -> String {
+    let link = format!("https://slack.com/archives/{channel}/p{}", first_ts.to_string().replace('.', ""));
+    fit(format!(
+        "*Re-fire* (×{}) of the incident triaged in <{link}|this thread>; nothing new was dispatched. Its triage:\n{first_text}",
+        refires + 1
+    ))
+}
+
+/// A failed triage's reply.
+pub fn failed(reason: &str) -> String {
+    fit(format!("Triage failed: {}", escape(reason)))
+}
+
+/// Whether a thread message is a triage reply (ours or another instance's).
+pub fn is_triage_reply(message: &Value) -> bool {
+    let by_a_bot = message.get("bot_id").and_then(Value::as_str).is_some_and(|b| !b.is_empty());
+    let text = message.get("text").and_then(Value::as_str).unwrap_or("");
+    by_a_bot && REPLY_PREFIXES.iter().any(|p| text.starts_with(p))
+}
+
+/// Trims a text to Slack's message limit, saying so.
+fn fit(text: String) -> String {
+    if text.chars().count() <= MESSAGE_LIMIT {
+        return text;
+    }
+    const NOTE: &str = "\n… (trimmed to Slack's message limit)";
+    let kept: String = text.chars().take(MESSAGE_LIMIT - NOTE.chars().count() - 4).collect();
+    // Close an inline code span or a fence the cut left open.
+    let fences = kept.matches("```").count();
+    let ticks = kept.matches('`').count() - 3 * fences;
+    let close = if fences % 2 == 1 {
+        "\n```"
+    } else if ticks % 2 == 1 {
+        "`"
+    } else {
+        ""
+    };
+    format!("{kept}{close}{NOTE}")
+}
+
+/// Cuts a line into pieces of at most `max` characters; an inline code span cut in two is
+/// closed at the end of one piece and reopened at the start of the next.
+fn split_line(line: &str, max: usize) -> Vec<String> {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= max {
+        return vec![line.to_string()];
+    }
+    let mut pieces = Vec::new();
+    let mut open = false;
+    for chunk in chars.chunks(max - 2) {
+        let mut piece: String = if open { "`".into() } else { String::new() };
+        piece.extend(chunk);
+        let ticks = chunk.iter().filter(|c| **c == '`').count();
+        if ticks % 2 == 1 {
+            open = !open;
+        }
+        if open {
+            piece.push('`');
+        }
+        pieces.push(piece);
+    }
+    pieces
+}
+
+/// Section blocks holding `text`, none over Slack's limit, split at line ends where possible and
+/// never leaving a code span or a ``` fence open across a cut.
 pub fn blocks(text: &str) -> Value {
-    let mut sections: Vec<String> = vec![String::new()];
+    const FENCE: &str = "```";
+    let mut sections: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut in_fence = false;
     for line in text.lines() {
-        let line: String = line.chars().take(SECTION_LIMIT - 1).collect();
-        let current = sections.last_mut().expect("never empty");
-        if !current.is_empty() && current.chars().count() + line.chars().count() + 1 > SECTION_LIMIT
-        {
-            sections.push(line);
-        } else {
+        for piece in split_line(line, SECTION_LIMIT - 8) {
+            let closing = if in_fence { FENCE.len() + 1 } else { 0 };
+            if !current.is_empty() && current.chars().count() + 1 + piece.chars().count() + closing > SECTION_LIMIT {
+                if in_fence {
+                    current.push('\n');
+                    current.push_str(FENCE);
+                }
+                sections.push(std::mem::take(&mut current));
+                if in_fence {
+                    current.push_str(FENCE);
+                }
+            }
             if !current.is_empty() {
                 current.push('\n');
             }
-            current.push_str(&line);
+            current.push_str(&piece);
+            if piece.matches(FENCE).count() % 2 == 1 {
+                in_fence = !in_fence;
+            }
         }
     }
+    if !current.is_empty() {
+        sections.push(current);
+    }
     Value::Array(
-        sections
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .map(|s| json!({"type": "section", "text": {"type": "mrkdwn", "text": s}}))
-            .collect(),
+        sections.into_iter().map(|s| json!({"type": "section", "text": {"type": "mrkdwn", "text": s}})).collect(),
     )
 }
 
@@ -65,10 +141,7 @@ mod tests {
     fn hypothesis() -> Hypothesis {
         Hypothesis {
             issue: "[MAJOR] acme-prod: The Redis instance is at 57%".into(),
-            findings: vec![
-                "decider queue 2410".into(),
-                "log line: <!channel> ping & <@U123>".into(),
-            ],
+            findings: vec!["decider queue 2410".into(), "log line: <!channel> ping & <@U123>".into()],
             root_cause: None,
             check: Some("server logs".into()),
             next_step: "Read the server logs".into(),
@@ -88,19 +161,58 @@ mod tests {
 
     #[test]
     fn blocks_respect_the_section_limit_and_keep_every_line() {
-        let long: Vec<String> = (0..200)
-            .map(|i| format!("line {i} {}", "x".repeat(40)))
-            .collect();
+        let long: Vec<String> = (0..200).map(|i| format!("line {i} {}", "x".repeat(40))).collect();
         let text = long.join("\n");
         let blocks = blocks(&text);
-        let sections: Vec<&str> = blocks
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| b["text"]["text"].as_str().unwrap())
-            .collect();
+        let sections: Vec<&str> =
+            blocks.as_array().unwrap().iter().map(|b| b["text"]["text"].as_str().unwrap()).collect();
         assert!(sections.len() > 1);
         assert!(sections.iter().all(|s| s.chars().count() <= SECTION_LIMIT));
         assert_eq!(sections.join("\n"), text);
+    }
+
+    fn sections(v: &Value) -> Vec<String> {
+        v.as_array().unwrap().iter().map(|b| b["text"]["text"].as_str().unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn a_cut_never_leaves_a_code_span_or_fence_open() {
+        let line = format!("log: `{}` end", "x".repeat(7000));
+        for s in sections(&blocks(&line)) {
+            assert!(s.chars().count() <= SECTION_LIMIT);
+            assert_eq!(s.matches('`').count() % 2, 0, "{}", &s[..40]);
+        }
+        let fenced =
+            format!("before\n```\n{}\n```\nafter", vec!["java.lang.OutOfMemoryError: Java heap space"; 300].join("\n"));
+        let parts = sections(&blocks(&fenced));
+        assert!(parts.len() > 1);
+        for s in &parts {
+            assert!(s.chars().count() <= SECTION_LIMIT);
+            assert_eq!(s.matches("```").count() % 2, 0);
+        }
+    }
+
+    #[test]
+    fn long_replies_are_trimmed_to_the_message_limit_and_say_so() {
+        let mut h = hypothesis();
+        h.findings = vec![format!("`{}`", "y".repeat(50_000))];
+        let text = render(&h);
+        assert!(text.chars().count() <= MESSAGE_LIMIT);
+        assert!(text.ends_with("(trimmed to Slack's message limit)"));
+        assert_eq!(text.matches('`').count() % 2, 0);
+    }
+
+    #[test]
+    fn recognises_triage_replies_of_any_instance() {
+        let ours = serde_json::json!({"bot_id": "B1", "text": "*Issue*: x"});
+        let failed = serde_json::json!({"bot_id": "B2", "text": "Triage failed: y"});
+        let person = serde_json::json!({"user": "U1", "text": "*Issue*: copied by hand"});
+        let chatter = serde_json::json!({"bot_id": "B1", "text": "something else"});
+        assert!(is_triage_reply(&ours) && is_triage_reply(&failed));
+        assert!(!is_triage_reply(&person) && !is_triage_reply(&chatter));
+        let r = refire("C1", Ts::parse("1764400000.000100").unwrap(), 2, "*Issue*: x");
+        assert!(r.starts_with(
+            "*Re-fire* (×3) of the incident triaged in <https://slack.com/archives/C1/p1764400000000100|this thread>"
+        ));
     }
 }

@@ -21,11 +21,7 @@ impl Ts {
             return None;
         }
         let secs: i64 = secs.parse().ok()?;
-        let micros: i64 = if frac.is_empty() {
-            0
-        } else {
-            format!("{frac:0<6}").parse().ok()?
-        };
+        let micros: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<6}").parse().ok()? };
         secs.checked_mul(1_000_000)?.checked_add(micros).map(Ts)
     }
 
@@ -58,20 +54,13 @@ impl Ts {
 
     /// `self - d`, for look-back windows.
     pub fn minus(self, d: Duration) -> Ts {
-        Ts(self
-            .0
-            .saturating_sub(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)))
+        Ts(self.0.saturating_sub(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)))
     }
 }
 
 impl fmt::Display for Ts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}.{:06}",
-            self.0.div_euclid(1_000_000),
-            self.0.rem_euclid(1_000_000)
-        )
+        write!(f, "{}.{:06}", self.0.div_euclid(1_000_000), self.0.rem_euclid(1_000_000))
     }
 }
 

@@ -1,0 +1,303 @@
+//! One alert's way through the lifecycle of interfaces.md: claim it (state first, then the claim
+//! reaction), check its thread, answer a re-fire from its incident's first triage or investigate
+//! afresh, then deliver the reply as the policy says and mark the alert done or failed. Every
+//! step is recorded in the state file; Slack writes happen only when the policy allows them.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use super::lifecycle::{self, AfterClaim, Refire};
+use super::{Shared, triage};
+use crate::config::PostPolicy;
+use crate::protocol::{Event, SkipReason};
+use crate::slack::{Ts, reply};
+use crate::store::{AlertRecord, AlertStatus, StateError, state::now_secs};
+
+pub(super) struct Job {
+    shared: Arc<Shared>,
+    ts: Ts,
+    record: AlertRecord,
+    active: Arc<Mutex<HashSet<Ts>>>,
+}
+
+/// What a finished triage hands to delivery.
+struct Outcome {
+    text: String,
+    root_cause: Option<String>,
+    failed: bool,
+}
+
+impl Job {
+    pub fn new(shared: Arc<Shared>, ts: Ts, record: AlertRecord, active: Arc<Mutex<HashSet<Ts>>>) -> Job {
+        Job { shared, ts, record, active }
+    }
+
+    fn policy(&self) -> PostPolicy {
+        self.shared.config.post
+    }
+
+    pub async fn run(self) {
+        if let Err(e) = self.handle().await {
+            tracing::error!(alert_ts = %self.ts, error = %e, "alert job stopped");
+            self.shared.emit(Event::TriageFailed { alert_ts: self.ts, error: e.to_string() });
+        }
+        // Whatever happened, re-fires waiting on this triage may go on now.
+        if let Ok(mut running) = self.shared.running.lock()
+            && running.get(&self.record.signature).is_some_and(|(owner, _)| *owner == self.ts)
+        {
+            running.remove(&self.record.signature);
+        }
+        if let Ok(mut active) = self.active.lock() {
+            active.remove(&self.ts);
+        }
+    }
+
+    /// Sets this alert's record (and returns the previous one).
+    async fn set(&self, change: impl FnOnce(&mut AlertRecord) + Send + 'static) -> Result<(), StateError> {
+        let ts = self.ts;
+        self.shared
+            .state(move |c| {
+                if let Some(r) = c.alerts.get_mut(&ts) {
+                    change(r);
+                    r.updated_at = now_secs();
+                }
+            })
+            .await
+    }
+
+    async fn skip(&self, reason: SkipReason, status: AlertStatus) -> Result<(), StateError> {
+        self.set(move |r| r.status = status).await?;
+        self.shared.emit(Event::AlertSkipped { alert_ts: self.ts, reason });
+        Ok(())
+    }
+
+    /// Whether the thread already holds a triage reply (of any instance). A failed read counts
+    /// as "no": the check runs again right before posting.
+    async fn thread_answered(&self) -> bool {
+        let s = &self.shared.services;
+        match s.slack.replies(&s.channel, self.ts).await {
+            Ok(thread) => thread.iter().skip(1).any(reply::is_triage_reply),
+            Err(e) => {
+                tracing::warn!(alert_ts = %self.ts, error = %e, "cannot read the alert's thread");
+                false
+            }
+        }
+    }
+
+    async fn handle(&self) -> Result<(), StateError> {
+        let ours_before = matches!(self.record.status, AlertStatus::Claimed | AlertStatus::Interrupted);
+        if self.policy() != PostPolicy::Never && !self.claim(ours_before).await? {
+            return Ok(());
+        }
+        let outcome = match self.refire_or_new().await? {
+            Some(outcome) => outcome,
+            None => return Ok(()),
+        };
+        self.deliver(outcome).await
+    }
+
+    /// Records the claim, then reacts; false when the alert is left to someone else.
+    async fn claim(&self, ours_before: bool) -> Result<bool, StateError> {
+        self.set(|r| {
+            r.status = AlertStatus::Claimed;
+            r.claimed_at.get_or_insert_with(now_secs);
+        })
+        .await?;
+        let s = &self.shared.services;
+        let won = match s.slack.react(&s.channel, self.ts, &self.shared.config.slack.claim_emoji).await {
+            Ok(()) => true,
+            Err(e) if e.api_error() == Some("already_reacted") => false,
+            Err(e) => {
+                // Without the reaction the claim is weaker, not gone: the thread is read again
+                // right before posting, so a second reply still cannot happen.
+                tracing::warn!(alert_ts = %self.ts, error = %e, "claim reaction failed; triaging anyway");
+                true
+            }
+        };
+        let answered = !(won && !ours_before) && self.thread_answered().await;
+        let age = self.ts.age(Ts::now());
+        match lifecycle::after_claim(won, ours_before, answered, age, self.shared.config.slack.claim_lease) {
+            AfterClaim::Triage => Ok(true),
+            AfterClaim::Skip(reason) => self.skip(reason, AlertStatus::Skipped).await.map(|()| false),
+            AfterClaim::Wait => {
+                self.set(|r| r.claimed_at = None).await?;
+                self.skip(SkipReason::ClaimedElsewhere, AlertStatus::ClaimedElsewhere).await.map(|()| false)
+            }
+        }
+    }
+
+    /// A re-fire's reply from its incident's first triage, or a fresh triage.
+    async fn refire_or_new(&self) -> Result<Option<Outcome>, StateError> {
+        let signature = self.record.signature.clone();
+        let rank = self.record.alert.severity.map(|s| s as u8);
+        loop {
+            let sig = signature.clone();
+            let incident = self.shared.state(move |c| c.incidents.get(&sig).cloned()).await?;
+            let decision =
+                lifecycle::refire(incident.as_ref(), self.ts, rank, now_secs(), self.shared.config.refire_cooldown);
+            match (decision, incident) {
+                (Refire::Repeat { first_ts }, Some(first)) => {
+                    let sig = signature.clone();
+                    self.shared
+                        .state(move |c| {
+                            if let Some(i) = c.incidents.get_mut(&sig) {
+                                i.refires += 1;
+                            }
+                        })
+                        .await?;
+                    let first_text = first.text.unwrap_or_default();
+                    let text = reply::refire(&self.shared.services.channel, first_ts, first.refires, &first_text);
+                    self.shared.emit(Event::HypothesisReady {
+                        alert_ts: self.ts,
+                        execution_id: self.record.alert.execution_id.clone(),
+                        text: text.clone(),
+                        root_cause: first.root_cause.clone().unwrap_or_default(),
+                        refire_of: Some(first_ts),
+                    });
+                    return Ok(Some(Outcome { text, root_cause: first.root_cause, failed: false }));
+                }
+                (Refire::WaitForOriginal, _) => {
+                    let waiting =
+                        self.shared.running.lock().ok().and_then(|m| m.get(&signature).map(|(_, tx)| tx.subscribe()));
+                    match waiting {
+                        Some(mut done) => {
+                            // Returns when the original's job drops its sender.
+                            while done.changed().await.is_ok() {}
+                            continue;
+                        }
+                        // The original is not running here (it belonged to an earlier run):
+                        // this alert becomes the incident's triage.
+                        None => return self.investigate(true).await.map(Some),
+                    }
+                }
+                (Refire::NewIncident, _) | (Refire::Repeat { .. }, None) => {
+                    return self.investigate(false).await.map(Some);
+                }
+            }
+        }
+    }
+
+    /// Investigates as the incident's first triage; `take_over` makes it the incident's owner.
+    async fn investigate(&self, take_over: bool) -> Result<Outcome, StateError> {
+        let signature = self.record.signature.clone();
+        if let Ok(mut running) = self.shared.running.lock() {
+            running.insert(signature.clone(), (self.ts, watch::channel(()).0));
+        }
+        let (ts, sig, severity) = (self.ts, signature.clone(), self.record.alert.severity);
+        self.shared
+            .state(move |c| {
+                let owns = c.incidents.get(&sig).is_some_and(|i| i.first_ts == ts);
+                if take_over || !owns {
+                    c.incidents.insert(
+                        sig,
+                        crate::store::Incident {
+                            first_ts: ts,
+                            severity,
+                            triaged_at: now_secs(),
+                            status: AlertStatus::Claimed,
+                            text: None,
+                            root_cause: None,
+                            refires: 0,
+                        },
+                    );
+                } else if let Some(i) = c.incidents.get_mut(&sig) {
+                    i.status = AlertStatus::Claimed;
+                }
+            })
+            .await?;
+
+        let outcome = {
+            let _permit = self.shared.investigations.acquire().await;
+            let events = self.shared.events.clone();
+            match triage::investigate(self.ts, &self.record.alert, &self.shared.services.conductor, &events).await {
+                Ok(h) => {
+                    let text = reply::render(&h);
+                    self.shared.emit(Event::HypothesisReady {
+                        alert_ts: self.ts,
+                        execution_id: self.record.alert.execution_id.clone(),
+                        text: text.clone(),
+                        root_cause: h.root_cause_line(),
+                        refire_of: None,
+                    });
+                    Outcome { text, root_cause: Some(h.root_cause_line()), failed: false }
+                }
+                Err(e) => {
+                    tracing::warn!(alert_ts = %self.ts, error = %e, "triage failed");
+                    self.shared.emit(Event::TriageFailed { alert_ts: self.ts, error: e.to_string() });
+                    Outcome { text: reply::failed(&e.to_string()), root_cause: None, failed: true }
+                }
+            }
+        };
+        Ok(outcome)
+    }
+
+    /// Posts, queues or withholds the reply; records the result on the alert and its incident.
+    async fn deliver(&self, outcome: Outcome) -> Result<(), StateError> {
+        let alert_ts = self.ts;
+        let s = &self.shared.services;
+        let (status, reply_ts) = match self.policy() {
+            PostPolicy::Never => {
+                self.shared.emit(Event::PostSkipped { alert_ts, reason: SkipReason::PolicyNever });
+                (if outcome.failed { AlertStatus::Failed } else { AlertStatus::Skipped }, None)
+            }
+            PostPolicy::Queue => {
+                self.shared.emit(Event::PostQueued { alert_ts, reason: SkipReason::QueuedForApproval });
+                (AlertStatus::Queued, None)
+            }
+            PostPolicy::Auto if self.thread_answered().await => {
+                self.shared.emit(Event::AlertSkipped { alert_ts, reason: SkipReason::AlreadyAnswered });
+                (AlertStatus::Skipped, None)
+            }
+            PostPolicy::Auto => {
+                match s.slack.post_reply(&s.channel, alert_ts, &outcome.text, reply::blocks(&outcome.text)).await {
+                    Ok(message_ts) => {
+                        self.shared.emit(Event::PostSent {
+                            alert_ts,
+                            channel: s.channel.clone(),
+                            thread_ts: alert_ts,
+                            message_ts,
+                        });
+                        let emoji = if outcome.failed {
+                            &self.shared.config.slack.failed_emoji
+                        } else {
+                            &self.shared.config.slack.done_emoji
+                        };
+                        if let Err(e) = s.slack.react(&s.channel, alert_ts, emoji).await
+                            && e.api_error() != Some("already_reacted")
+                        {
+                            tracing::warn!(%alert_ts, error = %e, "could not mark the alert");
+                        }
+                        (if outcome.failed { AlertStatus::Failed } else { AlertStatus::Posted }, Some(message_ts))
+                    }
+                    Err(e) => {
+                        tracing::error!(%alert_ts, error = %e, "posting the reply failed");
+                        self.shared
+                            .emit(Event::TriageFailed { alert_ts, error: format!("posting the reply failed: {e}") });
+                        (AlertStatus::Failed, None)
+                    }
+                }
+            }
+        };
+        let (ts, sig, text, root_cause) = (self.ts, self.record.signature.clone(), outcome.text, outcome.root_cause);
+        let keep_text = text.clone();
+        self.set(move |r| {
+            r.status = status;
+            r.reply_ts = reply_ts;
+            r.text = Some(keep_text);
+        })
+        .await?;
+        self.shared
+            .state(move |c| {
+                if let Some(i) = c.incidents.get_mut(&sig)
+                    && i.first_ts == ts
+                {
+                    i.status = status;
+                    i.text = Some(text);
+                    i.root_cause = root_cause;
+                }
+            })
+            .await
+    }
+}

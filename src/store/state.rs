@@ -1,0 +1,297 @@
+//! The state file: per channel, the high-water mark, every alert seen (its status, claim and
+//! reply), and the incidents re-fires are matched against. Written atomically (temp file in the
+//! same folder, fsync, rename, fsync the folder), so a crash at any point leaves the old or the
+//! new state. Several processes coordinate through a separate lock file (a rename would drop a
+//! lock held on the file itself): every change is lock → reload → apply → write, so no process
+//! loses another's update. A corrupt file is moved aside with a warning; the state is bounded.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::slack::Ts;
+use crate::slack::alert::{Alert, Severity};
+
+/// Alerts kept per channel; the oldest are dropped first.
+pub const MAX_ALERTS: usize = 5_000;
+/// Incidents older than this are forgotten (re-fire cooldowns are far shorter).
+pub const INCIDENT_RETENTION_SECS: u64 = 7 * 24 * 3600;
+
+#[derive(Debug, Error)]
+pub enum StateError {
+    #[error("state file {path}: {reason} (check ONCALL_STATE_FILE and the folder's permissions)")]
+    Io { path: String, reason: String },
+}
+
+/// Where an alert is in its lifecycle (interfaces.md, alert lifecycle).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    /// Seen and recorded (in the same write that advances the high-water mark), not yet claimed.
+    Pending,
+    /// Claim intent recorded (before `reactions.add`): a restart resumes it.
+    Claimed,
+    /// Another instance holds the claim; re-checked once its lease runs out.
+    ClaimedElsewhere,
+    /// A reply waits for an operator's approval.
+    Queued,
+    Posted,
+    Rejected,
+    Failed,
+    /// Answered or passed over without a post of ours (stale, already answered, policy never).
+    Skipped,
+    /// Stopped mid-triage by a shutdown: the next start resumes it.
+    Interrupted,
+}
+
+impl AlertStatus {
+    /// Whether nothing more will happen to the alert.
+    pub fn is_final(self) -> bool {
+        match self {
+            AlertStatus::Posted | AlertStatus::Rejected | AlertStatus::Failed | AlertStatus::Skipped => true,
+            AlertStatus::Pending
+            | AlertStatus::Claimed
+            | AlertStatus::ClaimedElsewhere
+            | AlertStatus::Queued
+            | AlertStatus::Interrupted => false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    pub status: AlertStatus,
+    /// The parsed alert, so a restart can resume it from the state alone.
+    pub alert: Alert,
+    pub signature: String,
+    /// When this process (or an earlier run on this state) recorded its claim, epoch seconds.
+    pub claimed_at: Option<u64>,
+    pub reply_ts: Option<Ts>,
+    /// The reply text held for approval (`Queued`), or the posted one.
+    pub text: Option<String>,
+    pub updated_at: u64,
+}
+
+/// An incident (alerts sharing a signature) and its first triage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub first_ts: Ts,
+    pub severity: Option<Severity>,
+    /// When the first triage started (the cooldown is fixed from here, not sliding).
+    pub triaged_at: u64,
+    pub status: AlertStatus,
+    pub text: Option<String>,
+    pub root_cause: Option<String>,
+    /// Re-fires seen after the first alert.
+    pub refires: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChannelState {
+    pub high_water: Option<Ts>,
+    pub alerts: BTreeMap<Ts, AlertRecord>,
+    pub incidents: BTreeMap<String, Incident>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub channels: BTreeMap<String, ChannelState>,
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl State {
+    pub fn channel(&mut self, id: &str) -> &mut ChannelState {
+        self.channels.entry(id.to_string()).or_default()
+    }
+
+    /// Drops the oldest alerts past [`MAX_ALERTS`] and incidents past their retention.
+    fn bound(&mut self, now: u64) {
+        for ch in self.channels.values_mut() {
+            while ch.alerts.len() > MAX_ALERTS {
+                ch.alerts.pop_first();
+            }
+            ch.incidents.retain(|_, i| now.saturating_sub(i.triaged_at) < INCIDENT_RETENTION_SECS);
+        }
+    }
+}
+
+/// The state file and its lock file.
+#[derive(Clone, Debug)]
+pub struct StateStore {
+    path: PathBuf,
+    lock_path: PathBuf,
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> StateError {
+    StateError::Io { path: path.display().to_string(), reason: e.to_string() }
+}
+
+impl StateStore {
+    /// Opens (creating the folder) the state at `path`; the lock file is `path` + `.lock`.
+    pub fn open(path: &Path) -> Result<StateStore, StateError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        }
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let store = StateStore { path: path.to_path_buf(), lock_path: PathBuf::from(lock_path) };
+        // Fail now, with the path in the message, rather than on the first alert.
+        store.read()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The current state (under the lock, so never a half-written view).
+    pub fn read(&self) -> Result<State, StateError> {
+        let _lock = self.lock()?;
+        self.load()
+    }
+
+    /// Applies `change` to the freshest state and writes the result atomically.
+    pub fn update<R>(&self, change: impl FnOnce(&mut State) -> R) -> Result<R, StateError> {
+        let _lock = self.lock()?;
+        let mut state = self.load()?;
+        let result = change(&mut state);
+        state.bound(now_secs());
+        self.write(&state)?;
+        Ok(result)
+    }
+
+    fn lock(&self) -> Result<File, StateError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock_path)
+            .map_err(|e| io_err(&self.lock_path, e))?;
+        file.lock().map_err(|e| io_err(&self.lock_path, e))?;
+        Ok(file)
+    }
+
+    fn load(&self) -> Result<State, StateError> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(e) => return Err(io_err(&self.path, e)),
+        };
+        match serde_json::from_slice::<State>(&bytes) {
+            Ok(state) => Ok(state),
+            Err(e) => {
+                let aside = self.path.with_extension(format!("corrupt-{}", now_secs()));
+                std::fs::rename(&self.path, &aside).map_err(|e| io_err(&self.path, e))?;
+                tracing::warn!(
+                    path = %self.path.display(), moved_to = %aside.display(), error = %e,
+                    "state file was corrupt: moved aside, starting from an empty state"
+                );
+                Ok(State::default())
+            }
+        }
+    }
+
+    fn write(&self, state: &State) -> Result<(), StateError> {
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tmp = self.path.with_extension(format!("tmp-{}", std::process::id()));
+        let bytes = serde_json::to_vec(state).map_err(|e| io_err(&self.path, e))?;
+        let mut f = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        f.write_all(&bytes).and_then(|()| f.sync_all()).map_err(|e| io_err(&tmp, e))?;
+        drop(f);
+        std::fs::rename(&tmp, &self.path).map_err(|e| io_err(&self.path, e))?;
+        // The rename is durable once the folder is synced.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(status: AlertStatus) -> AlertRecord {
+        AlertRecord {
+            status,
+            alert: crate::slack::alert::parse_text("/execution/364b459a-689f-11f1-94b6-de01f12a4ed9").unwrap(),
+            signature: "s".into(),
+            claimed_at: Some(1),
+            reply_ts: None,
+            text: None,
+            updated_at: 1,
+        }
+    }
+
+    #[test]
+    fn updates_persist_and_merge_through_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s/state.json");
+        let a = StateStore::open(&path).unwrap();
+        let b = StateStore::open(&path).unwrap();
+        a.update(|s| s.channel("C1").alerts.insert(Ts::from_micros(1), record(AlertStatus::Claimed))).unwrap();
+        // b never saw a's change in memory; its update applies to the fresh file, keeping a's.
+        b.update(|s| s.channel("C1").alerts.insert(Ts::from_micros(2), record(AlertStatus::Posted))).unwrap();
+        let state = a.read().unwrap();
+        assert_eq!(state.channels["C1"].alerts.len(), 2);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_moved_aside_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, b"{\"channels\": {\"C1\": ").unwrap();
+        let store = StateStore::open(&path).unwrap();
+        assert_eq!(store.read().unwrap(), State::default());
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with("state.corrupt-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "the bad bytes are kept for a human");
+    }
+
+    #[test]
+    fn state_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(&dir.path().join("state.json")).unwrap();
+        store
+            .update(|s| {
+                let ch = s.channel("C1");
+                for i in 0..(MAX_ALERTS as i64 + 10) {
+                    ch.alerts.insert(Ts::from_micros(i), record(AlertStatus::Posted));
+                }
+                ch.incidents.insert(
+                    "old".into(),
+                    Incident {
+                        first_ts: Ts::from_micros(0),
+                        severity: None,
+                        triaged_at: 0,
+                        status: AlertStatus::Posted,
+                        text: None,
+                        root_cause: None,
+                        refires: 0,
+                    },
+                );
+            })
+            .unwrap();
+        let state = store.read().unwrap();
+        assert_eq!(state.channels["C1"].alerts.len(), MAX_ALERTS);
+        assert!(state.channels["C1"].alerts.contains_key(&Ts::from_micros(MAX_ALERTS as i64 + 9)), "newest kept");
+        assert!(state.channels["C1"].incidents.is_empty());
+    }
+
+    #[test]
+    fn an_unwritable_place_is_a_clear_error() {
+        let err = StateStore::open(Path::new("/proc/oncall-triage/state.json")).unwrap_err();
+        assert!(err.to_string().contains("ONCALL_STATE_FILE"), "{err}");
+    }
+}
