@@ -4,50 +4,11 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::process::{Command, Output};
 
+use common::{against, against_in, binary, json_lines, of_type};
 use oncall_triage::sim::Simulator;
 use oncall_triage::slack::Ts;
 use serde_json::Value;
-
-fn binary() -> Command {
-    binary_in(&tempfile::tempdir().unwrap().keep())
-}
-
-/// The binary with HOME, logs and state under `home`.
-fn binary_in(home: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_oncall-triage"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("ONCALL_LOG_DIR", home.join("logs"))
-        .env("ONCALL_STATE_FILE", home.join("state.json"));
-    cmd
-}
-
-fn against(sim: &Simulator) -> Command {
-    against_in(sim, &tempfile::tempdir().unwrap().keep())
-}
-
-fn against_in(sim: &Simulator, home: &std::path::Path) -> Command {
-    let mut cmd = binary_in(home);
-    for line in sim.env_lines() {
-        let (k, v) = line.split_once('=').unwrap();
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
-
-fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["type"] == t).collect()
-}
 
 /// The alerts of the channel by the rules of domain.md §1, judged here by hand: top-level,
 /// no subtype other than bot_message, an /execution/<uuid> link.

@@ -134,7 +134,7 @@ impl Job {
         let rank = self.record.alert.severity.map(|s| s as u8);
         loop {
             let sig = signature.clone();
-            let incident = self.shared.state(move |c| c.incidents.get(&sig).cloned()).await?;
+            let incident = self.shared.read(move |c| c.incidents.get(&sig).cloned()).await?;
             let decision =
                 lifecycle::refire(incident.as_ref(), self.ts, rank, now_secs(), self.shared.config.refire_cooldown);
             match (decision, incident) {
@@ -183,7 +183,7 @@ impl Job {
     async fn investigate(&self, take_over: bool) -> Result<Outcome, StateError> {
         let signature = self.record.signature.clone();
         if let Ok(mut running) = self.shared.running.lock() {
-            running.insert(signature.clone(), (self.ts, watch::channel(()).0));
+            running.entry(signature.clone()).or_insert_with(|| (self.ts, watch::channel(()).0));
         }
         let (ts, sig, severity) = (self.ts, signature.clone(), self.record.alert.severity);
         self.shared
@@ -281,21 +281,21 @@ impl Job {
             }
         };
         let (ts, sig, text, root_cause) = (self.ts, self.record.signature.clone(), outcome.text, outcome.root_cause);
-        let keep_text = text.clone();
-        self.set(move |r| {
-            r.status = status;
-            r.reply_ts = reply_ts;
-            r.text = Some(keep_text);
-        })
-        .await?;
         self.shared
             .state(move |c| {
                 if let Some(i) = c.incidents.get_mut(&sig)
                     && i.first_ts == ts
                 {
                     i.status = status;
-                    i.text = Some(text);
+                    i.text = Some(text.clone());
                     i.root_cause = root_cause;
+                }
+                if let Some(r) = c.alerts.get_mut(&ts) {
+                    r.status = status;
+                    r.reply_ts = reply_ts;
+                    // The text waits here only while it awaits approval; the incident keeps it.
+                    r.text = (status == AlertStatus::Queued).then_some(text);
+                    r.updated_at = now_secs();
                 }
             })
             .await

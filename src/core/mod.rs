@@ -96,6 +96,20 @@ impl Shared {
         let _ = self.events.send(event);
     }
 
+    /// Reads this channel's state off the async threads (under the lock; nothing is written).
+    pub async fn read<R: Send + 'static>(
+        &self,
+        look: impl FnOnce(&crate::store::ChannelState) -> R + Send + 'static,
+    ) -> Result<R, StateError> {
+        let store = self.store.clone();
+        let channel = self.services.channel.clone();
+        tokio::task::spawn_blocking(move || {
+            store.look(|s| look(s.channels.get(&channel).unwrap_or(&crate::store::ChannelState::default())))
+        })
+        .await
+        .unwrap_or_else(|e| Err(StateError::Io { path: "state".into(), reason: e.to_string() }))
+    }
+
     /// Runs a state change off the async threads (it takes a file lock and fsyncs).
     pub async fn state<R: Send + 'static>(
         &self,
@@ -183,7 +197,7 @@ impl Engine {
         let sh = self.shared.clone();
         let config = &sh.config;
         let now = Ts::now();
-        let high_water = sh.state(|c| c.high_water).await?;
+        let high_water = sh.read(|c| c.high_water).await?;
         let oldest = match high_water {
             Some(h) => h.max(now.minus(CATCH_UP_LIMIT)),
             None => now.minus(config.lookback),
@@ -259,8 +273,8 @@ impl Engine {
 
         // Every alert that needs work, oldest first, so an original starts before its re-fires.
         let lease = config.slack.claim_lease;
-        let work: Vec<(Ts, AlertRecord)> = sh
-            .state(move |c| {
+        let work: Vec<(Ts, AlertRecord, bool)> = sh
+            .read(move |c| {
                 c.alerts
                     .iter()
                     .filter(|(ts, r)| match r.status {
@@ -268,13 +282,21 @@ impl Engine {
                         AlertStatus::ClaimedElsewhere => ts.age(now) >= lease,
                         _ => false,
                     })
-                    .map(|(ts, r)| (*ts, r.clone()))
+                    .map(|(ts, r)| {
+                        let first = c.incidents.get(&r.signature).is_some_and(|i| i.first_ts == *ts);
+                        (*ts, r.clone(), first)
+                    })
                     .collect()
             })
             .await?;
-        for (ts, record) in work {
+        for (ts, record, first_of_incident) in work {
             if !self.active.lock().map(|mut a| a.insert(ts)).unwrap_or(false) {
                 continue;
+            }
+            // An incident's first alert is marked running before any job starts, so a re-fire
+            // in the same batch waits for it instead of racing it.
+            if first_of_incident && let Ok(mut running) = sh.running.lock() {
+                running.insert(record.signature.clone(), (ts, watch::channel(()).0));
             }
             self.announce(ts, &record.alert);
             let job = job::Job::new(sh.clone(), ts, record, self.active.clone());

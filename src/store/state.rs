@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -123,11 +124,33 @@ impl State {
     }
 }
 
-/// The state file and its lock file.
+/// What identifies one version of the state file: every atomic write makes a new inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    inode: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(Stamp { inode, len: meta.len(), modified: meta.modified().ok() })
+}
+
+/// The state as last read or written by this process, and the file version it matches.
+type Cache = Arc<Mutex<Option<(Option<Stamp>, State)>>>;
+
+/// The state file and its lock file. The parsed state is kept in memory and re-read only when
+/// the file changed under another process's hands.
 #[derive(Clone, Debug)]
 pub struct StateStore {
     path: PathBuf,
     lock_path: PathBuf,
+    cache: Cache,
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> StateError {
@@ -142,7 +165,8 @@ impl StateStore {
         }
         let mut lock_path = path.as_os_str().to_owned();
         lock_path.push(".lock");
-        let store = StateStore { path: path.to_path_buf(), lock_path: PathBuf::from(lock_path) };
+        let store =
+            StateStore { path: path.to_path_buf(), lock_path: PathBuf::from(lock_path), cache: Cache::default() };
         // Fail now, with the path in the message, rather than on the first alert.
         store.read()?;
         Ok(store)
@@ -152,20 +176,50 @@ impl StateStore {
         &self.path
     }
 
-    /// The current state (under the lock, so never a half-written view).
+    /// A copy of the current state (under the lock, so never a half-written view).
     pub fn read(&self) -> Result<State, StateError> {
+        self.look(State::clone)
+    }
+
+    /// Looks at the current state without copying it.
+    pub fn look<R>(&self, look: impl FnOnce(&State) -> R) -> Result<R, StateError> {
         let _lock = self.lock()?;
-        self.load()
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let state = self.fresh(&mut cache)?;
+        Ok(look(state))
     }
 
     /// Applies `change` to the freshest state and writes the result atomically.
     pub fn update<R>(&self, change: impl FnOnce(&mut State) -> R) -> Result<R, StateError> {
         let _lock = self.lock()?;
-        let mut state = self.load()?;
-        let result = change(&mut state);
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let state = self.fresh(&mut cache)?;
+        let result = change(state);
         state.bound(now_secs());
-        self.write(&state)?;
-        Ok(result)
+        let written = self.write(state);
+        // Whatever happened to the write, the next call re-reads the file.
+        let new_stamp = if written.is_ok() { stamp(&self.path) } else { None };
+        if let Some((s, _)) = cache.as_mut() {
+            *s = new_stamp;
+        }
+        if new_stamp.is_none() {
+            *cache = None;
+        }
+        written.map(|()| result)
+    }
+
+    /// The cached state, re-read first if the file is not the version it was read from.
+    fn fresh<'c>(&self, cache: &'c mut Option<(Option<Stamp>, State)>) -> Result<&'c mut State, StateError> {
+        let now = stamp(&self.path);
+        let stale = match cache.as_ref() {
+            Some((seen, _)) => seen.is_none() || *seen != now,
+            None => true,
+        };
+        if stale {
+            let state = self.load()?;
+            *cache = Some((stamp(&self.path), state));
+        }
+        Ok(&mut cache.as_mut().expect("filled above").1)
     }
 
     fn lock(&self) -> Result<File, StateError> {
