@@ -300,3 +300,32 @@ async fn stale_alerts_and_non_alert_messages_get_no_reply() {
     );
     assert_eq!(sim.slack().posts().len(), before, "nothing answered");
 }
+
+#[tokio::test]
+async fn alerts_are_marked_done_and_a_failed_triage_says_so_in_the_thread() {
+    let sim = common::simulator().await;
+    let missing = sim.slack().add_message(alert_message(
+        "MAJOR",
+        "Gone",
+        "gone-prod",
+        ACME_REDIS_ISSUE,
+        "deadbeef-0000-4000-8000-000000000000",
+    ));
+    let h = home();
+    let out = run(against_in(&sim, h.path()), &["--no-tui", "--once", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "a failed triage is handled: {}", String::from_utf8_lossy(&out.stderr));
+    let events = json_lines(&out);
+    let failed = of_type(&events, "triage.failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["alert_ts"], missing.to_string());
+    let reply = sim.slack().posts().into_iter().find(|p| p.thread_ts == Some(missing)).unwrap();
+    assert_eq!(reply.text, "Triage failed: Conductor: execution deadbeef-0000-4000-8000-000000000000 not found");
+    let reactions = |ts: Ts| -> Vec<String> {
+        let m = sim.slack().messages().into_iter().find(|m| m["ts"] == ts.to_string()).unwrap();
+        m["reactions"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(reactions(missing), vec!["eyes", "x"]);
+    for p in sim.slack().posts().into_iter().filter(|p| p.thread_ts != Some(missing)) {
+        assert_eq!(reactions(p.thread_ts.unwrap()), vec!["eyes", "white_check_mark"]);
+    }
+}

@@ -218,3 +218,23 @@ async fn a_429_storm_ends_in_a_typed_error_not_a_hang() {
     let err = client_for(&sim).auth_test().await.unwrap_err();
     assert!(matches!(err, SlackError::RateLimited { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn transient_errors_and_5xx_are_retried_other_errors_are_not() {
+    let sim = common::simulator().await;
+    let client = client_for(&sim);
+    sim.slack().inject_error("auth.test", "internal_error", 1);
+    sim.slack().inject_error("auth.test", "service_unavailable", 1);
+    sim.slack().inject_server_error("auth.test", 1);
+    assert_eq!(client.auth_test().await.unwrap(), "U0TRIAGEBOT");
+    let statuses: Vec<(u16, Option<String>)> =
+        sim.slack().requests().iter().map(|r| (r.status, r.error.clone())).collect();
+    assert_eq!(statuses.len(), 4, "{statuses:?}");
+
+    sim.slack().inject_error("conversations.history", "not_in_channel", 1);
+    let err = client.history_since(sim.channel(), Ts::from_micros(0), 10).await.unwrap_err();
+    assert_eq!(err.api_error(), Some("not_in_channel"));
+    assert!(err.to_string().contains("/invite"), "{err}");
+    let calls = sim.slack().requests().iter().filter(|r| r.api == "conversations.history").count();
+    assert_eq!(calls, 1, "a permanent error is not retried");
+}

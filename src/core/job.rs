@@ -116,7 +116,8 @@ impl Job {
                 true
             }
         };
-        let answered = !(won && !ours_before) && self.thread_answered().await;
+        // A fresh claim needs no look at the thread; anything else does.
+        let answered = (ours_before || !won) && self.thread_answered().await;
         let age = self.ts.age(Ts::now());
         match lifecycle::after_claim(won, ours_before, answered, age, self.shared.config.slack.claim_lease) {
             AfterClaim::Triage => Ok(true),
