@@ -3,6 +3,7 @@
 //!  - alerts parsed and deduplicated per second, in memory (classify, signature, dedup by ts);
 //!  - end to end over HTTP: one poll of a channel holding 5,000 alerts (paged history + parse
 //!    + dedup + one state write), alerts per second.
+//!
 //! Run: cargo bench --bench intake
 
 use std::collections::BTreeMap;

@@ -140,6 +140,10 @@ async fn watch(cli: &Cli) -> u8 {
         Ok(s) => s,
         Err(e) => return fail(EXIT_USAGE, e),
     };
+    tracing::info!(
+        channel = %services.channel, slack = %config.slack.api_url, conductor = %conductor_url,
+        post = ?config.post, state = %config.state_file.display(), demo, "oncall-triage started"
+    );
     let mode = if cli.run.once { Mode::Once } else { Mode::Watch };
     let mut handle = core::start(Arc::new(config), services, store, mode);
 

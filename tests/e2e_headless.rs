@@ -37,14 +37,19 @@ async fn once_json_posts_exactly_one_reply_per_alert_in_its_thread() {
         .collect();
     assert!(chatter.len() >= 4, "the scenarios carry chatter too");
 
-    let out = tokio::task::spawn_blocking({
-        let mut cmd = against(&sim);
-        move || cmd.args(["--no-tui", "--once", "--json"]).output().unwrap()
-    })
-    .await
-    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let out = common::run(against_in(&sim, home.path()), &["--no-tui", "--once", "--json"]).await;
     assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
     let events = json_lines(&out);
+
+    // The daily log file is written, and holds no credential.
+    let logs: Vec<_> = std::fs::read_dir(home.path().join("logs")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let name = logs[0].file_name().unwrap().to_string_lossy().to_string();
+    assert!(name.starts_with("oncall-triage.") && name.ends_with(".log"), "{name}");
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(log.contains("INFO") && log.contains("reply posted"), "the log tells what happened: {log:?}");
+    assert!(!log.contains(&sim.options.slack_token) && !log.contains("sim-key-secret"), "{log}");
 
     // The JSON Lines contract: type first, then time, ts as strings.
     for e in &events {

@@ -68,6 +68,7 @@ impl Job {
     }
 
     async fn skip(&self, reason: SkipReason, status: AlertStatus) -> Result<(), StateError> {
+        tracing::info!(alert_ts = %self.ts, ?reason, "alert skipped");
         self.set(move |r| r.status = status).await?;
         self.shared.emit(Event::AlertSkipped { alert_ts: self.ts, reason });
         Ok(())
@@ -254,6 +255,7 @@ impl Job {
             PostPolicy::Auto => {
                 match s.slack.post_reply(&s.channel, alert_ts, &outcome.text, reply::blocks(&outcome.text)).await {
                     Ok(message_ts) => {
+                        tracing::info!(%alert_ts, %message_ts, failed = outcome.failed, "reply posted");
                         self.shared.emit(Event::PostSent {
                             alert_ts,
                             channel: s.channel.clone(),

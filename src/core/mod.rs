@@ -264,6 +264,9 @@ impl Engine {
             })
             .await?;
 
+        if !recorded.is_empty() {
+            tracing::info!(new = recorded.len(), messages = messages.len(), "poll found new alerts");
+        }
         for (ts, alert, stale) in &recorded {
             self.announce(*ts, alert);
             if *stale {
