@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::cli::{Cli, Command};
 use crate::conductor::ConductorClient;
+use crate::conductor::dispatch::Timing;
 use crate::config::{Config, ConfigError, ReasonerKind, Sources};
 use crate::core::{self, CoreError, Mode, Services};
 use crate::headless::{Printer, human_line};
@@ -17,6 +18,7 @@ use crate::protocol::Op;
 use crate::sim::{self, SimOptions, Simulator};
 use crate::slack::{SlackClient, Ts, alert, reply};
 use crate::store::StateStore;
+use crate::tools::{Toolbox, sql_guard};
 use crate::{logging, sim::scenario};
 
 pub const EXIT_OK: u8 = 0;
@@ -39,6 +41,15 @@ fn load_config(cli: &Cli, demo: bool) -> Result<Config, ConfigError> {
     Config::resolve(&sources, demo)
 }
 
+/// Investigation commands dispatched at once across all triages of this process.
+const MAX_DISPATCHES: usize = 8;
+
+fn toolbox(config: &Config, conductor_url: &str) -> Toolbox {
+    let client = Arc::new(ConductorClient::new(conductor_url, config.conductor.auth.clone()));
+    let timing = Timing::new(config.conductor.dispatch_timeout, config.conductor.stuck_after);
+    Toolbox::new(client, timing, MAX_DISPATCHES)
+}
+
 fn load_scenarios(dir: Option<&Path>) -> Result<Vec<scenario::Scenario>, scenario::ScenarioError> {
     match dir {
         Some(d) => scenario::load_dir(d),
@@ -52,7 +63,7 @@ pub async fn run(cli: Cli) -> u8 {
         Some(Command::Triage { execution_id }) => triage(&cli, execution_id).await,
         Some(Command::ParseAlert { file }) => parse_alert(file.as_deref()),
         Some(Command::Sim { scenarios }) => serve_simulator(scenarios.as_deref()).await,
-        Some(Command::CheckSql { .. }) => not_built("check-sql (the read-only SQL guard)"),
+        Some(Command::CheckSql { sql }) => check_sql(sql.as_deref()),
         Some(Command::Eval { .. }) => not_built("eval"),
         Some(Command::Replay { .. }) => not_built("replay"),
         Some(Command::Export { .. }) => not_built("export"),
@@ -134,7 +145,7 @@ async fn watch(cli: &Cli) -> u8 {
     let services = Services {
         slack: SlackClient::new(&config.slack.api_url, token),
         channel,
-        conductor: Arc::new(ConductorClient::new(&conductor_url, config.conductor.auth.clone())),
+        toolbox: Arc::new(toolbox(&config, &conductor_url)),
     };
     let store = match StateStore::open(&config.state_file) {
         Ok(s) => s,
@@ -182,7 +193,7 @@ async fn triage(cli: &Cli, execution_id: &str) -> u8 {
         return fail(EXIT_USAGE, format!("{execution_id:?} is not an execution id (a UUID)"));
     };
     let _logs = logging::init(&config.log_dir, config.log_keep, &config.log_filter, true);
-    let conductor = ConductorClient::new(&url, config.conductor.auth.clone());
+    let toolbox = toolbox(&config, &url);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {
         while let Some(e) = rx.recv().await {
@@ -191,7 +202,7 @@ async fn triage(cli: &Cli, execution_id: &str) -> u8 {
             }
         }
     });
-    let result = core::investigate(Ts::now(), &alert, &conductor, &tx).await;
+    let result = core::investigate(Ts::now(), &alert, &toolbox, &tx).await;
     drop(tx);
     let _ = printer.await;
     match result {
@@ -201,6 +212,22 @@ async fn triage(cli: &Cli, execution_id: &str) -> u8 {
         }
         Err(e) => fail(EXIT_FAILED, e),
     }
+}
+
+fn check_sql(sql: Option<&str>) -> u8 {
+    let text = match sql {
+        Some(s) => s.to_string(),
+        None => {
+            let mut s = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+                return fail(EXIT_USAGE, format!("cannot read the SQL from stdin: {e}"));
+            }
+            s
+        }
+    };
+    let verdict = sql_guard::check(&text, &sql_guard::Policy::default());
+    println!("{}", serde_json::to_string(&verdict).unwrap_or_default());
+    if verdict.allowed { EXIT_OK } else { EXIT_FAILED }
 }
 
 fn parse_alert(file: Option<&Path>) -> u8 {

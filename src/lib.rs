@@ -18,3 +18,4 @@ pub mod reasoner;
 pub mod sim;
 pub mod slack;
 pub mod store;
+pub mod tools;

@@ -181,7 +181,7 @@ fn missing_settings_exit_2_naming_the_variable() {
 
 #[test]
 fn commands_not_built_yet_say_so_with_exit_2() {
-    for args in [vec!["check-sql", "SELECT 1"], vec!["eval"], vec!["replay", "x.jsonl"], vec!["export", "x.jsonl"]] {
+    for args in [vec!["eval"], vec!["replay", "x.jsonl"], vec!["export", "x.jsonl"]] {
         let out = binary().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"), "{args:?}");
@@ -265,4 +265,26 @@ async fn sim_command_prints_exportable_urls_that_work() {
     assert_eq!(vars["SLACK_ALERT_CHANNEL"], "C0SIMALERTS");
     assert_eq!(answer["ok"], true);
     assert_eq!(token, 200);
+}
+
+#[test]
+fn check_sql_prints_the_verdict_and_exits_by_it() {
+    let out = binary().args(["check-sql", "select count(*) from workflow /* comment */"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v, serde_json::json!({"allowed": true, "reason": null, "normalized": "SELECT count(*) FROM workflow"}));
+    let mut child = binary()
+        .arg("check-sql")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"SELECT * FROM workflow FOR UPDATE").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["allowed"], false);
+    assert_eq!(v["reason"], "SELECT … FOR UPDATE/SHARE takes row locks");
+    assert_eq!(v["normalized"], Value::Null);
 }

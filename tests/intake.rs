@@ -319,7 +319,10 @@ async fn alerts_are_marked_done_and_a_failed_triage_says_so_in_the_thread() {
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["alert_ts"], missing.to_string());
     let reply = sim.slack().posts().into_iter().find(|p| p.thread_ts == Some(missing)).unwrap();
-    assert_eq!(reply.text, "Triage failed: Conductor: execution deadbeef-0000-4000-8000-000000000000 not found");
+    assert_eq!(
+        reply.text,
+        "Triage failed: get_incident_details unavailable: Conductor: execution deadbeef-0000-4000-8000-000000000000 not found"
+    );
     let reactions = |ts: Ts| -> Vec<String> {
         let m = sim.slack().messages().into_iter().find(|m| m["ts"] == ts.to_string()).unwrap();
         m["reactions"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect()

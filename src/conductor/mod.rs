@@ -2,6 +2,7 @@
 //! including the cluster context every investigation command is addressed to (domain.md §2).
 
 pub mod client;
+pub mod dispatch;
 pub mod execution;
 
 pub use client::{ConductorClient, ConductorError};

@@ -17,12 +17,12 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub use triage::{TriageError, investigate};
 
-use crate::conductor::ConductorClient;
 use crate::config::Config;
 use crate::protocol::{Event, Op, Service, SkipReason};
 use crate::slack::alert::{self, Alert};
 use crate::slack::{SlackClient, SlackError, Ts};
 use crate::store::{AlertRecord, AlertStatus, Incident, StateError, StateStore, state::now_secs};
+use crate::tools::Toolbox;
 
 /// However long the product was down, it reads at most this far back (older alerts are stale).
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -32,7 +32,7 @@ const CATCH_UP_LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
 pub struct Services {
     pub slack: SlackClient,
     pub channel: String,
-    pub conductor: Arc<ConductorClient>,
+    pub toolbox: Arc<Toolbox>,
 }
 
 /// How long the core runs.

@@ -1,0 +1,187 @@
+//! Running a tool call: validate it, read the failing execution (cached per execution: the
+//! cluster context every dispatch is addressed to), dispatch its command with bounded
+//! concurrency, and report each step as events. A failed tool is an answer ("logs unavailable:
+//! …"), never an error of the triage.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, Semaphore, mpsc};
+
+use super::{Tool, ToolCall, condense, parse_call};
+use crate::conductor::dispatch::{self, Ended, Timing};
+use crate::conductor::execution::ContextError;
+use crate::conductor::{ConductorClient, ConductorError, Execution};
+use crate::protocol::Event;
+use crate::slack::Ts;
+
+/// What one tool call gave.
+#[derive(Clone, Debug)]
+pub struct ToolOutput {
+    pub tool: Option<Tool>,
+    pub ok: bool,
+    /// One line for events and the console.
+    pub summary: String,
+    /// The evidence as a person or a model reads it.
+    pub condensed: String,
+    /// The structured result (`output.result`), Null when there is none.
+    pub data: Value,
+    pub workflow_id: Option<String>,
+}
+
+impl ToolOutput {
+    fn failed(tool: Option<Tool>, summary: String) -> ToolOutput {
+        ToolOutput { tool, ok: false, condensed: summary.clone(), summary, data: Value::Null, workflow_id: None }
+    }
+}
+
+#[derive(Debug, thiserror::Error, Clone)]
+pub enum IncidentError {
+    #[error(transparent)]
+    Conductor(#[from] ConductorError),
+    #[error(transparent)]
+    Context(#[from] ContextError),
+}
+
+/// The tools of one product instance: one Conductor client, one dispatch limit, one cache.
+pub struct Toolbox {
+    conductor: Arc<ConductorClient>,
+    timing: Timing,
+    dispatches: Semaphore,
+    executions: Mutex<HashMap<String, Arc<Execution>>>,
+}
+
+impl Toolbox {
+    pub fn new(conductor: Arc<ConductorClient>, timing: Timing, max_dispatches: usize) -> Toolbox {
+        Toolbox { conductor, timing, dispatches: Semaphore::new(max_dispatches.max(1)), executions: Mutex::default() }
+    }
+
+    /// The failing execution, read once per execution id.
+    pub async fn incident(&self, execution_id: &str) -> Result<Arc<Execution>, IncidentError> {
+        if let Some(e) = self.executions.lock().await.get(execution_id) {
+            return Ok(e.clone());
+        }
+        let raw = self.conductor.get_workflow(execution_id).await?;
+        let parsed = Arc::new(Execution::parse(&raw)?);
+        let mut cache = self.executions.lock().await;
+        if cache.len() > 1000 {
+            cache.clear();
+        }
+        cache.insert(execution_id.to_string(), parsed.clone());
+        Ok(parsed)
+    }
+
+    /// Runs the call `name(args)` for the triage of `execution_id`, emitting its events.
+    pub async fn run(
+        &self,
+        alert_ts: Ts,
+        call_id: &str,
+        execution_id: &str,
+        name: &str,
+        args: &Value,
+        events: &mpsc::UnboundedSender<Event>,
+    ) -> ToolOutput {
+        let emit = |e: Event| {
+            let _ = events.send(e);
+        };
+        emit(Event::ToolStarted { alert_ts, call_id: call_id.into(), tool: name.into(), args: args.clone() });
+        let output = match parse_call(name, args) {
+            Err(e) => ToolOutput::failed(Tool::from_name(name), format!("tool error: {e}")),
+            Ok(_)
+                if args
+                    .get("execution_id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| !id.eq_ignore_ascii_case(execution_id)) =>
+            {
+                ToolOutput::failed(
+                    Tool::from_name(name),
+                    format!("tool error: this triage is about execution {execution_id}"),
+                )
+            }
+            Ok(call) => self.execute(alert_ts, call_id, execution_id, &call, &emit).await,
+        };
+        emit(Event::ToolFinished { alert_ts, call_id: call_id.into(), ok: output.ok, summary: output.summary.clone() });
+        output
+    }
+
+    async fn execute(
+        &self,
+        alert_ts: Ts,
+        call_id: &str,
+        execution_id: &str,
+        call: &ToolCall,
+        emit: &impl Fn(Event),
+    ) -> ToolOutput {
+        let tool = call.tool;
+        let incident = match self.incident(execution_id).await {
+            Ok(i) => i,
+            Err(e) => return ToolOutput::failed(Some(tool), format!("{} unavailable: {e}", tool.name())),
+        };
+        let Some(command) = tool.command() else {
+            let data = json!({
+                "status": incident.status, "reason": incident.reason, "issues": incident.issues,
+                "cluster_data": incident.cluster_data, "failed_checks": incident.failed_checks, "cluster": incident.context,
+            });
+            let summary = format!(
+                "{} on {} ({} issue(s), {} failed check(s))",
+                incident.status,
+                incident.context.cluster_name,
+                incident.issues.len(),
+                incident.failed_checks.len()
+            );
+            return ToolOutput {
+                tool: Some(tool),
+                ok: true,
+                summary,
+                condensed: condense::for_tool(tool, &data),
+                data,
+                workflow_id: None,
+            };
+        };
+        let _permit = self.dispatches.acquire().await;
+        let workflow = command.workflow();
+        let started = |id: &str| {
+            emit(Event::DispatchStarted {
+                alert_ts,
+                call_id: call_id.into(),
+                workflow: workflow.into(),
+                workflow_id: id.into(),
+            });
+        };
+        let (workflow_id, ended, elapsed) =
+            match dispatch::dispatch(&self.conductor, &incident.context, command, &call.params, self.timing, started)
+                .await
+            {
+                Ok(done) => done,
+                Err(e) => return ToolOutput::failed(Some(tool), format!("{} unavailable: {e}", tool.name())),
+            };
+        emit(Event::DispatchFinished {
+            alert_ts,
+            call_id: call_id.into(),
+            workflow_id: workflow_id.clone(),
+            status: ended.status(),
+            elapsed_ms: elapsed.as_millis() as u64,
+        });
+        match ended {
+            Ended::Completed(output) => {
+                let data = output.get("result").cloned().unwrap_or(output);
+                let condensed = condense::for_tool(tool, &data);
+                let first = condensed.lines().next().unwrap_or("").chars().take(120).collect::<String>();
+                let summary = format!("{} in {:.1} s: {first}", tool.name(), secs(elapsed));
+                ToolOutput { tool: Some(tool), ok: true, summary, condensed, data, workflow_id: Some(workflow_id) }
+            }
+            other => {
+                let problem = other.problem().unwrap_or_default();
+                let mut out = ToolOutput::failed(Some(tool), format!("{} unavailable: {problem}", tool.name()));
+                out.workflow_id = Some(workflow_id);
+                out
+            }
+        }
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
