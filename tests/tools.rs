@@ -1,0 +1,213 @@
+//! The read-only tools against the simulated Conductor over HTTP: each tool dispatches what
+//! domain.md says and reads its answer; failures become findings; events tell the story.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use oncall_triage::conductor::ConductorClient;
+use oncall_triage::conductor::dispatch::Timing;
+use oncall_triage::config::{ConductorAuth, Secret};
+use oncall_triage::protocol::Event;
+use oncall_triage::sim::{SimOptions, Simulator, scenario};
+use oncall_triage::slack::Ts;
+use oncall_triage::tools::Toolbox;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+const HEAP_EXECUTION: &str = "5e0c7a12-ca31-11f0-9d2e-0a58a9feac02";
+const HOT_POD: &str = "orkes-conductor-deployment-6b7f9d4c8-x2lqp";
+const FIXTURE_EXECUTION: &str = "9d1f6a30-1b2c-4d3e-8f40-5a6b7c8d9e0f";
+
+fn fast_timing() -> Timing {
+    Timing {
+        deadline: Duration::from_secs(5),
+        stuck_after: Duration::from_millis(400),
+        first_poll: Duration::from_millis(20),
+        max_poll: Duration::from_millis(100),
+    }
+}
+
+fn toolbox(sim: &Simulator, max_dispatches: usize) -> Toolbox {
+    let (key, secret) = sim.options.conductor_auth.clone().unwrap();
+    let client = ConductorClient::new(&sim.conductor_url, Some(ConductorAuth { key_id: key, key_secret: Secret::new(secret) }));
+    Toolbox::new(Arc::new(client), fast_timing(), max_dispatches)
+}
+
+fn events() -> (mpsc::UnboundedSender<Event>, mpsc::UnboundedReceiver<Event>) {
+    mpsc::unbounded_channel()
+}
+
+fn drain(rx: &mut mpsc::UnboundedReceiver<Event>) -> Vec<Event> {
+    let mut out = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        out.push(e);
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_tool_dispatches_its_workflow_and_reads_the_answer() {
+    let sim = common::simulator().await;
+    let tb = toolbox(&sim, 4);
+    let (tx, mut rx) = events();
+    let ts = Ts::from_micros(1);
+    for (i, (tool, args, expect)) in [
+        ("get_incident_details", json!({}), "heap_memory"),
+        ("get_cluster_metrics", json!({}), "decider_queue_size"),
+        ("get_infrastructure_metrics", json!({}), "memoryLimitMiB"),
+        ("get_pods_data", json!({}), "of 7 pods healthy"),
+        ("get_deployments_info", json!({}), "orkes-conductor-deployment"),
+        ("get_pod_events", json!({"podName": HOT_POD}), "Readiness probe failed"),
+        ("get_top_output", json!({"podName": HOT_POD}), "1874m"),
+        ("pull_pod_logs", json!({"podName": HOT_POD, "lines": 500}), "java.lang.OutOfMemoryError"),
+        ("get_ingress_info", json!({}), "20.71.188.34"),
+        ("run_sql_select", json!({"query": "SELECT workflow_type, count(*) FROM workflow_index GROUP BY 1"}), "shipment_sync"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = tb.run(ts, &format!("c{i}"), HEAP_EXECUTION, tool, &args, &tx).await;
+        assert!(out.ok, "{tool}: {}", out.summary);
+        assert!(out.condensed.contains(expect), "{tool}: {}", out.condensed);
+    }
+    // What reached Conductor: the nine commands, addressed to the alert's cluster.
+    let dispatched: Vec<String> = sim.conductor().dispatches().iter().map(|d| d.workflow.clone()).collect();
+    assert_eq!(dispatched.len(), 9);
+    assert!(sim.conductor().dispatches().iter().all(|d| d.rejection.is_none()));
+    let sql = sim.conductor().dispatches().into_iter().find(|d| d.workflow == "sql_conductor").unwrap();
+    let query = sql.request["input"]["agentHandlerRequest"]["parameters"]["query"].as_str().unwrap().to_string();
+    assert_eq!(query, "SELECT * FROM (SELECT workflow_type, count(*) FROM workflow_index GROUP BY 1) AS capped LIMIT 500");
+    let logs = sim.conductor().dispatches().into_iter().find(|d| d.workflow == "pull_logs").unwrap();
+    assert_eq!(logs.request["input"]["podName"], HOT_POD);
+    assert_eq!(logs.request["input"]["lines"], 500);
+    // The events: each call started and finished; each dispatch with its id and elapsed time.
+    let evs = drain(&mut rx);
+    let count = |f: fn(&Event) -> bool| evs.iter().filter(|e| f(e)).count();
+    assert_eq!(count(|e| matches!(e, Event::ToolStarted { .. })), 10);
+    assert_eq!(count(|e| matches!(e, Event::ToolFinished { ok: true, .. })), 10);
+    assert_eq!(count(|e| matches!(e, Event::DispatchStarted { .. })), 9);
+    assert_eq!(count(|e| matches!(e, Event::DispatchFinished { status, .. } if status == "COMPLETED")), 9);
+    // The execution was read once, whatever the number of calls (the context is cached).
+    let reads = sim.conductor().requests().iter().filter(|r| r.api == format!("GET /api/workflow/{HEAP_EXECUTION}")).count();
+    assert_eq!(reads, 1);
+}
+
+#[tokio::test]
+async fn failed_stuck_and_invented_calls_become_findings() {
+    let sim = common::fixture_simulator(common::fast_options()).await;
+    let tb = toolbox(&sim, 4);
+    let (tx, mut rx) = events();
+    let ts = Ts::from_micros(1);
+    let failed = tb.run(ts, "a", FIXTURE_EXECUTION, "pull_pod_logs", &json!({"podName": "gone-1"}), &tx).await;
+    assert!(!failed.ok);
+    assert_eq!(failed.summary, "pull_pod_logs unavailable: the command ended FAILED: pods \"gone-1\" not found");
+    let started = Instant::now();
+    let stuck = tb.run(ts, "b", FIXTURE_EXECUTION, "get_ingress_info", &json!({}), &tx).await;
+    assert!(!stuck.ok);
+    assert!(stuck.summary.starts_with("get_ingress_info unavailable: in-cluster agent not polling: the command's task was still SCHEDULED after"), "{}", stuck.summary);
+    assert!(started.elapsed() < Duration::from_secs(3), "reported at the stuck threshold, not the deadline");
+    let timed_out = tb.run(ts, "c", FIXTURE_EXECUTION, "get_pod_events", &json!({"podName": "p"}), &tx).await;
+    assert_eq!(timed_out.summary, "get_pod_events unavailable: the command ended TIMED_OUT: Task timed out after 60 seconds");
+    let invented = tb.run(ts, "d", FIXTURE_EXECUTION, "delete_pod", &json!({"podName": "p"}), &tx).await;
+    assert!(!invented.ok && invented.summary.starts_with("tool error: there is no tool `delete_pod`"), "{}", invented.summary);
+    let wrong_execution = tb.run(ts, "e", FIXTURE_EXECUTION, "get_pods_data", &json!({"execution_id": HEAP_EXECUTION}), &tx).await;
+    assert!(!wrong_execution.ok && wrong_execution.summary.contains("this triage is about execution"));
+    let bad_sql = tb.run(ts, "f", FIXTURE_EXECUTION, "run_sql_select", &json!({"query": "UPDATE workflow SET json_data = ''"}), &tx).await;
+    assert!(!bad_sql.ok && bad_sql.summary.starts_with("tool error: run_sql_select: query rejected"), "{}", bad_sql.summary);
+    // Nothing invented or rejected reached Conductor.
+    let names: Vec<String> = sim.conductor().dispatches().iter().map(|d| d.workflow.clone()).collect();
+    assert_eq!(names, vec!["pull_logs", "get_ingress_info", "get_pod_events"]);
+    let statuses: Vec<String> = drain(&mut rx)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::DispatchFinished { status, .. } => Some(status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses, vec!["FAILED", "SCHEDULED", "TIMED_OUT"]);
+}
+
+#[tokio::test]
+async fn a_token_expiring_mid_triage_is_renewed_without_a_failed_call() {
+    let sim = common::simulator().await;
+    let tb = toolbox(&sim, 4);
+    let (tx, _rx) = events();
+    let ts = Ts::from_micros(1);
+    assert!(tb.run(ts, "a", HEAP_EXECUTION, "get_pods_data", &json!({}), &tx).await.ok);
+    sim.conductor().expire_tokens();
+    let out = tb.run(ts, "b", HEAP_EXECUTION, "get_cluster_metrics", &json!({}), &tx).await;
+    assert!(out.ok, "{}", out.summary);
+    let tokens = sim.conductor().requests().iter().filter(|r| r.api == "POST /api/token").count();
+    assert_eq!(tokens, 2);
+}
+
+#[tokio::test]
+async fn a_conductor_500_storm_is_retried_then_reported_not_fatal() {
+    let sim = common::simulator().await;
+    let tb = toolbox(&sim, 4);
+    let (tx, _rx) = events();
+    let ts = Ts::from_micros(1);
+    sim.conductor().inject_server_errors(2);
+    assert!(tb.run(ts, "a", HEAP_EXECUTION, "get_pods_data", &json!({}), &tx).await.ok, "a short storm is ridden out");
+    sim.conductor().inject_server_errors(1000);
+    let out = tb.run(ts, "b", HEAP_EXECUTION, "get_cluster_metrics", &json!({}), &tx).await;
+    assert!(!out.ok);
+    assert!(out.summary.starts_with("get_cluster_metrics unavailable: Conductor answered HTTP 500"), "{}", out.summary);
+}
+
+#[tokio::test]
+async fn dispatches_run_concurrently_within_the_bound() {
+    let sim = common::simulator().await;
+    let tb = Arc::new(toolbox(&sim, 2));
+    let (tx, mut rx) = events();
+    let ts = Ts::from_micros(1);
+    let calls = ["get_pods_data", "get_deployments_info", "get_ingress_info", "get_infrastructure_metrics"].map(|t| {
+        let (tb, tx) = (tb.clone(), tx.clone());
+        tokio::spawn(async move { tb.run(ts, t, HEAP_EXECUTION, t, &json!({}), &tx).await })
+    });
+    for c in calls {
+        assert!(c.await.unwrap().ok);
+    }
+    // In flight = started and not yet finished, in the order the events were sent.
+    let (mut in_flight, mut peak) = (0i32, 0i32);
+    for e in drain(&mut rx) {
+        match e {
+            Event::DispatchStarted { .. } => in_flight += 1,
+            Event::DispatchFinished { .. } => in_flight -= 1,
+            _ => {}
+        }
+        peak = peak.max(in_flight);
+    }
+    assert_eq!(peak, 2, "concurrent, and never more than the bound");
+}
+
+#[tokio::test]
+async fn a_ten_megabyte_log_is_condensed_and_keeps_every_exception_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    let classes = ["java.lang.OutOfMemoryError", "java.net.SocketTimeoutException", "io.lettuce.core.RedisCommandTimeoutException", "org.postgresql.util.PSQLException"];
+    let mut i = 0u64;
+    while text.len() < 10 * 1024 * 1024 {
+        i += 1;
+        text.push_str(&format!("2025-11-27T07:{:02}:{:02}.{:03}Z  INFO 1 --- [io-8080-exec-{}] c.n.c.core.WorkflowExecutor : Completed workflow {:x}-{} in {} ms\n", (i / 60) % 60, i % 60, i % 1000, i % 200, i, i % 97, i % 5000));
+        if i % 997 == 0 {
+            let c = classes[(i as usize / 997) % classes.len()];
+            text.push_str(&format!("2025-11-27T07:00:00.000Z ERROR 1 --- [pool-{}] c.n.c.core.Sweeper : sweep failed\n{c}: boom {i}\n\tat a.b.C.d(C.java:{})\nCaused by: java.io.IOException: broken pipe\n", i % 9, i % 300));
+        }
+    }
+    let mut s: Value = serde_json::from_str(&std::fs::read_to_string("tests/fixtures/scenarios/failing-commands.json").unwrap()).unwrap();
+    s["commands"].as_array_mut().unwrap().insert(0, json!({"workflow": "pull_logs", "match": {"podName": "^big-"}, "output": {"result": text}, "latency_ms": 10}));
+    std::fs::write(dir.path().join("big.json"), s.to_string()).unwrap();
+    let sim = Simulator::start(scenario::load_dir(dir.path()).unwrap(), SimOptions::default()).await.unwrap();
+    let tb = toolbox(&sim, 1);
+    let (tx, _rx) = events();
+    let out = tb.run(Ts::from_micros(1), "a", FIXTURE_EXECUTION, "pull_pod_logs", &json!({"podName": "big-1"}), &tx).await;
+    assert!(out.ok, "{}", out.summary);
+    assert_eq!(out.data.as_str().map(str::len), Some(text.len()), "the raw output is kept whole");
+    assert!(out.condensed.len() * 20 <= text.len(), "condensed to {} bytes", out.condensed.len());
+    for c in classes.iter().chain(["java.io.IOException"].iter()) {
+        assert!(out.condensed.contains(c), "{c} survived");
+    }
+}
