@@ -31,7 +31,8 @@ fn fast_timing() -> Timing {
 
 fn toolbox(sim: &Simulator, max_dispatches: usize) -> Toolbox {
     let (key, secret) = sim.options.conductor_auth.clone().unwrap();
-    let client = ConductorClient::new(&sim.conductor_url, Some(ConductorAuth { key_id: key, key_secret: Secret::new(secret) }));
+    let client =
+        ConductorClient::new(&sim.conductor_url, Some(ConductorAuth { key_id: key, key_secret: Secret::new(secret) }));
     Toolbox::new(Arc::new(client), fast_timing(), max_dispatches)
 }
 
@@ -63,7 +64,11 @@ async fn every_tool_dispatches_its_workflow_and_reads_the_answer() {
         ("get_top_output", json!({"podName": HOT_POD}), "1874m"),
         ("pull_pod_logs", json!({"podName": HOT_POD, "lines": 500}), "java.lang.OutOfMemoryError"),
         ("get_ingress_info", json!({}), "20.71.188.34"),
-        ("run_sql_select", json!({"query": "SELECT workflow_type, count(*) FROM workflow_index GROUP BY 1"}), "shipment_sync"),
+        (
+            "run_sql_select",
+            json!({"query": "SELECT workflow_type, count(*) FROM workflow_index GROUP BY 1"}),
+            "shipment_sync",
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -78,7 +83,10 @@ async fn every_tool_dispatches_its_workflow_and_reads_the_answer() {
     assert!(sim.conductor().dispatches().iter().all(|d| d.rejection.is_none()));
     let sql = sim.conductor().dispatches().into_iter().find(|d| d.workflow == "sql_conductor").unwrap();
     let query = sql.request["input"]["agentHandlerRequest"]["parameters"]["query"].as_str().unwrap().to_string();
-    assert_eq!(query, "SELECT * FROM (SELECT workflow_type, count(*) FROM workflow_index GROUP BY 1) AS capped LIMIT 500");
+    assert_eq!(
+        query,
+        "SELECT * FROM (SELECT workflow_type, count(*) FROM workflow_index GROUP BY 1) AS capped LIMIT 500"
+    );
     let logs = sim.conductor().dispatches().into_iter().find(|d| d.workflow == "pull_logs").unwrap();
     assert_eq!(logs.request["input"]["podName"], HOT_POD);
     assert_eq!(logs.request["input"]["lines"], 500);
@@ -90,7 +98,8 @@ async fn every_tool_dispatches_its_workflow_and_reads_the_answer() {
     assert_eq!(count(|e| matches!(e, Event::DispatchStarted { .. })), 9);
     assert_eq!(count(|e| matches!(e, Event::DispatchFinished { status, .. } if status == "COMPLETED")), 9);
     // The execution was read once, whatever the number of calls (the context is cached).
-    let reads = sim.conductor().requests().iter().filter(|r| r.api == format!("GET /api/workflow/{HEAP_EXECUTION}")).count();
+    let reads =
+        sim.conductor().requests().iter().filter(|r| r.api == format!("GET /api/workflow/{HEAP_EXECUTION}")).count();
     assert_eq!(reads, 1);
 }
 
@@ -106,16 +115,36 @@ async fn failed_stuck_and_invented_calls_become_findings() {
     let started = Instant::now();
     let stuck = tb.run(ts, "b", FIXTURE_EXECUTION, "get_ingress_info", &json!({}), &tx).await;
     assert!(!stuck.ok);
-    assert!(stuck.summary.starts_with("get_ingress_info unavailable: in-cluster agent not polling: the command's task was still SCHEDULED after"), "{}", stuck.summary);
+    assert!(
+        stuck.summary.starts_with(
+            "get_ingress_info unavailable: in-cluster agent not polling: the command's task was still SCHEDULED after"
+        ),
+        "{}",
+        stuck.summary
+    );
     assert!(started.elapsed() < Duration::from_secs(3), "reported at the stuck threshold, not the deadline");
     let timed_out = tb.run(ts, "c", FIXTURE_EXECUTION, "get_pod_events", &json!({"podName": "p"}), &tx).await;
-    assert_eq!(timed_out.summary, "get_pod_events unavailable: the command ended TIMED_OUT: Task timed out after 60 seconds");
+    assert_eq!(
+        timed_out.summary,
+        "get_pod_events unavailable: the command ended TIMED_OUT: Task timed out after 60 seconds"
+    );
     let invented = tb.run(ts, "d", FIXTURE_EXECUTION, "delete_pod", &json!({"podName": "p"}), &tx).await;
-    assert!(!invented.ok && invented.summary.starts_with("tool error: there is no tool `delete_pod`"), "{}", invented.summary);
-    let wrong_execution = tb.run(ts, "e", FIXTURE_EXECUTION, "get_pods_data", &json!({"execution_id": HEAP_EXECUTION}), &tx).await;
+    assert!(
+        !invented.ok && invented.summary.starts_with("tool error: there is no tool `delete_pod`"),
+        "{}",
+        invented.summary
+    );
+    let wrong_execution =
+        tb.run(ts, "e", FIXTURE_EXECUTION, "get_pods_data", &json!({"execution_id": HEAP_EXECUTION}), &tx).await;
     assert!(!wrong_execution.ok && wrong_execution.summary.contains("this triage is about execution"));
-    let bad_sql = tb.run(ts, "f", FIXTURE_EXECUTION, "run_sql_select", &json!({"query": "UPDATE workflow SET json_data = ''"}), &tx).await;
-    assert!(!bad_sql.ok && bad_sql.summary.starts_with("tool error: run_sql_select: query rejected"), "{}", bad_sql.summary);
+    let bad_sql = tb
+        .run(ts, "f", FIXTURE_EXECUTION, "run_sql_select", &json!({"query": "UPDATE workflow SET json_data = ''"}), &tx)
+        .await;
+    assert!(
+        !bad_sql.ok && bad_sql.summary.starts_with("tool error: run_sql_select: query rejected"),
+        "{}",
+        bad_sql.summary
+    );
     // Nothing invented or rejected reached Conductor.
     let names: Vec<String> = sim.conductor().dispatches().iter().map(|d| d.workflow.clone()).collect();
     assert_eq!(names, vec!["pull_logs", "get_ingress_info", "get_pod_events"]);
@@ -187,23 +216,34 @@ async fn dispatches_run_concurrently_within_the_bound() {
 async fn a_ten_megabyte_log_is_condensed_and_keeps_every_exception_class() {
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::new();
-    let classes = ["java.lang.OutOfMemoryError", "java.net.SocketTimeoutException", "io.lettuce.core.RedisCommandTimeoutException", "org.postgresql.util.PSQLException"];
+    let classes = [
+        "java.lang.OutOfMemoryError",
+        "java.net.SocketTimeoutException",
+        "io.lettuce.core.RedisCommandTimeoutException",
+        "org.postgresql.util.PSQLException",
+    ];
     let mut i = 0u64;
     while text.len() < 10 * 1024 * 1024 {
         i += 1;
         text.push_str(&format!("2025-11-27T07:{:02}:{:02}.{:03}Z  INFO 1 --- [io-8080-exec-{}] c.n.c.core.WorkflowExecutor : Completed workflow {:x}-{} in {} ms\n", (i / 60) % 60, i % 60, i % 1000, i % 200, i, i % 97, i % 5000));
-        if i % 997 == 0 {
+        if i.is_multiple_of(997) {
             let c = classes[(i as usize / 997) % classes.len()];
             text.push_str(&format!("2025-11-27T07:00:00.000Z ERROR 1 --- [pool-{}] c.n.c.core.Sweeper : sweep failed\n{c}: boom {i}\n\tat a.b.C.d(C.java:{})\nCaused by: java.io.IOException: broken pipe\n", i % 9, i % 300));
         }
     }
-    let mut s: Value = serde_json::from_str(&std::fs::read_to_string("tests/fixtures/scenarios/failing-commands.json").unwrap()).unwrap();
-    s["commands"].as_array_mut().unwrap().insert(0, json!({"workflow": "pull_logs", "match": {"podName": "^big-"}, "output": {"result": text}, "latency_ms": 10}));
+    let mut s: Value =
+        serde_json::from_str(&std::fs::read_to_string("tests/fixtures/scenarios/failing-commands.json").unwrap())
+            .unwrap();
+    s["commands"].as_array_mut().unwrap().insert(
+        0,
+        json!({"workflow": "pull_logs", "match": {"podName": "^big-"}, "output": {"result": text}, "latency_ms": 10}),
+    );
     std::fs::write(dir.path().join("big.json"), s.to_string()).unwrap();
     let sim = Simulator::start(scenario::load_dir(dir.path()).unwrap(), SimOptions::default()).await.unwrap();
     let tb = toolbox(&sim, 1);
     let (tx, _rx) = events();
-    let out = tb.run(Ts::from_micros(1), "a", FIXTURE_EXECUTION, "pull_pod_logs", &json!({"podName": "big-1"}), &tx).await;
+    let out =
+        tb.run(Ts::from_micros(1), "a", FIXTURE_EXECUTION, "pull_pod_logs", &json!({"podName": "big-1"}), &tx).await;
     assert!(out.ok, "{}", out.summary);
     assert_eq!(out.data.as_str().map(str::len), Some(text.len()), "the raw output is kept whole");
     assert!(out.condensed.len() * 20 <= text.len(), "condensed to {} bytes", out.condensed.len());
