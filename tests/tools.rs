@@ -215,22 +215,8 @@ async fn dispatches_run_concurrently_within_the_bound() {
 #[tokio::test]
 async fn a_ten_megabyte_log_is_condensed_and_keeps_every_exception_class() {
     let dir = tempfile::tempdir().unwrap();
-    let mut text = String::new();
-    let classes = [
-        "java.lang.OutOfMemoryError",
-        "java.net.SocketTimeoutException",
-        "io.lettuce.core.RedisCommandTimeoutException",
-        "org.postgresql.util.PSQLException",
-    ];
-    let mut i = 0u64;
-    while text.len() < 10 * 1024 * 1024 {
-        i += 1;
-        text.push_str(&format!("2025-11-27T07:{:02}:{:02}.{:03}Z  INFO 1 --- [io-8080-exec-{}] c.n.c.core.WorkflowExecutor : Completed workflow {:x}-{} in {} ms\n", (i / 60) % 60, i % 60, i % 1000, i % 200, i, i % 97, i % 5000));
-        if i.is_multiple_of(997) {
-            let c = classes[(i as usize / 997) % classes.len()];
-            text.push_str(&format!("2025-11-27T07:00:00.000Z ERROR 1 --- [pool-{}] c.n.c.core.Sweeper : sweep failed\n{c}: boom {i}\n\tat a.b.C.d(C.java:{})\nCaused by: java.io.IOException: broken pipe\n", i % 9, i % 300));
-        }
-    }
+    let text = oncall_triage::sim::synthetic::java_log(10 * 1024 * 1024);
+    let classes = oncall_triage::sim::synthetic::EXCEPTION_CLASSES;
     let mut s: Value =
         serde_json::from_str(&std::fs::read_to_string("tests/fixtures/scenarios/failing-commands.json").unwrap())
             .unwrap();

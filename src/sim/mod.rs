@@ -5,6 +5,7 @@
 pub mod conductor;
 pub mod scenario;
 pub mod slack;
+pub mod synthetic;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -34,7 +34,7 @@ static MASKS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "<id>"),
         (r"-[a-z0-9]{8,10}-[a-z0-9]{5}\b", "-<pod>"),
         (r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "<ip>"),
-        (r"\b0x[0-9a-fA-F]+\b|\b[0-9a-fA-F]{16,}\b", "<hex>"),
+        (r"\b0x[0-9a-fA-F]+\b|\b[0-9a-fA-F]{6,}\b", "<hex>"),
         (r"\[[\w-]*-\d+\]|\[\s*[\w ]*thread[\w -]*\]", "[<thread>]"),
         (r"\d+(?:\.\d+)?", "#"),
     ]

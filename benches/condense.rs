@@ -1,0 +1,35 @@
+//! Evidence condensing benchmark: prints figures for a 10 MB Java log (time, shrink factor,
+//! exception classes in the input and how many survive in the condensed text).
+//!
+//! Run: cargo bench --bench condense
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use oncall_triage::sim::synthetic;
+use oncall_triage::tools::condense;
+use regex::Regex;
+
+fn main() {
+    let text = synthetic::java_log(10 * 1024 * 1024);
+    let class = Regex::new(r"\b((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error))\b").unwrap();
+    let in_input: BTreeSet<&str> = class.captures_iter(&text).map(|c| c.get(1).unwrap().as_str()).collect();
+    let mut best = f64::MAX;
+    let mut digest = condense::log(&text);
+    for _ in 0..5 {
+        let started = Instant::now();
+        digest = condense::log(&text);
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    let survived = in_input.iter().filter(|c| digest.text.contains(**c)).count();
+    println!(
+        "condense: {:.1} MB, {} lines → {} bytes in {:.0} ms (best of 5): {:.0}× smaller; {} distinct messages; exception classes {survived}/{} kept",
+        text.len() as f64 / 1_048_576.0,
+        digest.lines,
+        digest.text.len(),
+        best * 1000.0,
+        text.len() as f64 / digest.text.len() as f64,
+        digest.distinct,
+        in_input.len()
+    );
+}
