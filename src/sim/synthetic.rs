@@ -32,7 +32,7 @@ pub fn java_log(bytes: usize) -> String {
             i % 97,
             i % 5000
         );
-        if i % 7 == 0 {
+        if i.is_multiple_of(7) {
             let _ = writeln!(
                 text,
                 "2025-11-27T07:00:{:02}.000Z  WARN 1 --- [sweeper-{}] c.n.c.core.WorkflowSweeper : Workflow {:08x} in DECIDER queue for {} s",
@@ -42,7 +42,7 @@ pub fn java_log(bytes: usize) -> String {
                 i % 900
             );
         }
-        if i % 997 == 0 {
+        if i.is_multiple_of(997) {
             let class = EXCEPTION_CLASSES[(i as usize / 997) % EXCEPTION_CLASSES.len()];
             let _ = write!(
                 text,
