@@ -64,7 +64,7 @@ pub async fn run(cli: Cli) -> u8 {
         Some(Command::ParseAlert { file }) => parse_alert(file.as_deref()),
         Some(Command::Sim { scenarios }) => serve_simulator(scenarios.as_deref()).await,
         Some(Command::CheckSql { sql }) => check_sql(sql.as_deref()),
-        Some(Command::Eval { .. }) => not_built("eval"),
+        Some(Command::Eval { scenarios }) => evaluate(scenarios.as_deref()).await,
         Some(Command::Replay { .. }) => not_built("replay"),
         Some(Command::Export { .. }) => not_built("export"),
     }
@@ -193,7 +193,7 @@ async fn triage(cli: &Cli, execution_id: &str) -> u8 {
         return fail(EXIT_USAGE, format!("{execution_id:?} is not an execution id (a UUID)"));
     };
     let _logs = logging::init(&config.log_dir, config.log_keep, &config.log_filter, true);
-    let toolbox = toolbox(&config, &url);
+    let toolbox = Arc::new(toolbox(&config, &url));
     let (tx, mut rx) = mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {
         while let Some(e) = rx.recv().await {
@@ -212,6 +212,20 @@ async fn triage(cli: &Cli, execution_id: &str) -> u8 {
         }
         Err(e) => fail(EXIT_FAILED, e),
     }
+}
+
+async fn evaluate(dir: Option<&Path>) -> u8 {
+    let scenarios = match load_scenarios(dir) {
+        Ok(s) => s,
+        Err(e) => return fail(EXIT_USAGE, e),
+    };
+    let rows = crate::eval::run_all(scenarios, SimOptions::default(), |config| {
+        let url = config.conductor.server_url.clone().unwrap_or_default();
+        toolbox(config, &url)
+    })
+    .await;
+    print!("{}", crate::eval::table(&rows));
+    if rows.iter().all(crate::eval::Row::passed) { EXIT_OK } else { EXIT_FAILED }
 }
 
 fn check_sql(sql: Option<&str>) -> u8 {

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod conductor;
 pub mod config;
 pub mod core;
+pub mod eval;
 pub mod headless;
 pub mod http;
 pub mod logging;

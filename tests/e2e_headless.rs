@@ -181,7 +181,7 @@ fn missing_settings_exit_2_naming_the_variable() {
 
 #[test]
 fn commands_not_built_yet_say_so_with_exit_2() {
-    for args in [vec!["eval"], vec!["replay", "x.jsonl"], vec!["export", "x.jsonl"]] {
+    for args in [vec!["replay", "x.jsonl"], vec!["export", "x.jsonl"]] {
         let out = binary().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"), "{args:?}");
@@ -287,4 +287,25 @@ fn check_sql_prints_the_verdict_and_exits_by_it() {
     assert_eq!(v["allowed"], false);
     assert_eq!(v["reason"], "SELECT … FOR UPDATE/SHARE takes row locks");
     assert_eq!(v["normalized"], Value::Null);
+}
+
+#[test]
+fn eval_passes_every_shipped_scenario_and_fails_a_wrong_expectation() {
+    let out = binary().arg("eval").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("PASS")).count(), 3, "{stdout}");
+    assert!(stdout.trim_end().ends_with("eval: 3 passed, 0 failed"));
+
+    // The same scenario, expecting a cause the evidence does not show: FAIL, exit 1.
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/scenarios/02-conductor-restart-bad-config-property.json");
+    let mut s: Value = serde_json::from_str(&std::fs::read_to_string(src).unwrap()).unwrap();
+    s["expect"]["root_cause"] = serde_json::json!(["(?i)disk pressure"]);
+    std::fs::write(dir.path().join("wrong.json"), s.to_string()).unwrap();
+    let out = binary().args(["eval", "--scenarios"]).arg(dir.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL") && stdout.contains("does not match root_cause \"(?i)disk pressure\""), "{stdout}");
 }

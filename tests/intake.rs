@@ -25,6 +25,8 @@ fn home() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
+/// Intake, not investigation, is under test here: the burst's executions do not exist, so each
+/// triage ends quickly in a "Triage failed" reply — still exactly one reply per alert.
 #[tokio::test]
 async fn a_burst_of_500_alerts_is_paged_and_each_answered_once() {
     let sim = common::simulator().await;
@@ -34,7 +36,7 @@ async fn a_burst_of_500_alerts_is_paged_and_each_answered_once() {
             "Burst",
             &format!("burst-{i:03}"),
             ACME_REDIS_ISSUE,
-            ACME_EXECUTION,
+            &format!("deadbeef-0000-4000-8000-{i:012}"),
         ));
     }
     let h = home();
@@ -75,7 +77,7 @@ async fn two_instances_racing_post_exactly_one_reply_per_alert() {
             "Race",
             &format!("race-{i:02}"),
             ACME_REDIS_ISSUE,
-            ACME_EXECUTION,
+            &format!("deadbeef-0000-4000-8000-{i:012}"),
         ));
     }
     let (h1, h2) = (home(), home());
@@ -122,14 +124,14 @@ async fn restarts_do_not_re_triage_even_with_the_state_lost() {
     assert!(json_lines(&again).is_empty(), "{}", String::from_utf8_lossy(&again.stdout));
 
     // State lost: the claim reaction and the thread still say it was answered.
+    let conductor_before = sim.conductor().requests().len();
     let fresh = home();
     let lost = run(against_in(&sim, fresh.path()), &["--no-tui", "--once", "--json"]).await;
     assert!(lost.status.success());
     let events = json_lines(&lost);
     assert_eq!(of_type(&events, "alert.skipped").iter().filter(|e| e["reason"] == "already_answered").count(), 3);
     assert_eq!(sim.slack().posts().len(), 3, "no second reply");
-    let gets = sim.conductor().requests().iter().filter(|r| r.api.starts_with("GET")).count();
-    assert_eq!(gets, 3, "no second investigation");
+    assert_eq!(sim.conductor().requests().len(), conductor_before, "no second investigation");
 }
 
 #[tokio::test]

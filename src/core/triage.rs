@@ -1,15 +1,19 @@
-//! The investigation of one alert: read the failing execution through the `get_incident_details`
-//! tool and reason to a hypothesis, every step reported as events. It writes nothing anywhere.
+//! The investigation of one alert: read the failing execution (without it nothing can be
+//! addressed: the triage fails), then let the reasoner gather evidence and conclude, every step
+//! reported as events. It writes nothing anywhere.
+
+use std::sync::Arc;
 
 use serde_json::json;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
 use crate::protocol::Event;
-use crate::reasoner::{self, Hypothesis};
+use crate::reasoner::Hypothesis;
+use crate::reasoner::playbook::{self, Investigation};
 use crate::slack::Ts;
 use crate::slack::alert::Alert;
-use crate::tools::Toolbox;
+use crate::tools::{Tool, Toolbox};
 
 #[derive(Debug, Error)]
 pub enum TriageError {
@@ -22,20 +26,18 @@ pub enum TriageError {
 pub async fn investigate(
     alert_ts: Ts,
     alert: &Alert,
-    toolbox: &Toolbox,
+    toolbox: &Arc<Toolbox>,
     events: &mpsc::UnboundedSender<Event>,
 ) -> Result<Hypothesis, TriageError> {
     let _ = events.send(Event::TriageStarted {
         alert_ts,
         execution_id: alert.execution_id.clone(),
-        reasoner: "first_look".into(),
+        reasoner: "playbook".into(),
     });
-    let id = &alert.execution_id;
-    let details =
-        toolbox.run(alert_ts, "call-1", id, "get_incident_details", &json!({"execution_id": id}), events).await;
-    if !details.ok {
-        return Err(TriageError::IncidentUnavailable(details.summary));
+    let inv = Investigation::new(alert_ts, &alert.execution_id, toolbox.clone(), events.clone());
+    let incident = inv.call(Tool::GetIncidentDetails.name(), json!({})).await;
+    if !incident.ok {
+        return Err(TriageError::IncidentUnavailable(incident.summary));
     }
-    let execution = toolbox.incident(id).await.map_err(|e| TriageError::IncidentUnavailable(e.to_string()))?;
-    Ok(reasoner::first_look(alert, &execution))
+    Ok(playbook::triage(alert, &inv, &incident).await)
 }

@@ -1,9 +1,8 @@
-//! Reasoning from evidence to a root-cause hypothesis. Today: `first_look`, which reads only the
-//! failing execution; the playbook engine and the model agents build on the same `Hypothesis`.
+//! Reasoning from evidence to a root-cause hypothesis: the playbook engine (no model) today; the
+//! model agents build on the same `Hypothesis` and tools.
 
-mod first_look;
-
-pub use first_look::first_look;
+mod guide;
+pub mod playbook;
 
 use serde::{Deserialize, Serialize};
 

@@ -55,18 +55,73 @@ fn is_continuation(line: &str) -> bool {
     line.starts_with(char::is_whitespace) || line.starts_with("Caused by") || line.starts_with("...") || line.is_empty()
 }
 
-#[derive(Default)]
-struct Group {
-    level: String,
-    count: usize,
-    first: Option<String>,
-    last: Option<String>,
-    example: String,
+/// One message signature of a log: its level, how often, when, and its first full entry.
+#[derive(Clone, Debug, Default)]
+pub struct Group {
+    pub level: String,
+    pub count: usize,
+    pub first: Option<String>,
+    pub last: Option<String>,
+    pub example: String,
     order: usize,
+}
+
+impl Group {
+    pub fn is_error(&self) -> bool {
+        level_rank(&self.level) == 0
+    }
+
+    pub fn is_warning(&self) -> bool {
+        level_rank(&self.level) == 1
+    }
+
+    /// The entry's informative lines, exactly as logged: those naming an exception or a failure
+    /// (a stack trace's frames and banners left out), else its first line.
+    pub fn key_lines(&self) -> Vec<String> {
+        static TELLING: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(r"(?i)exception|error|failed|failure|caused by|fatal|refused|timed? ?out|cannot|unable|not found|invalid|exceeds")
+                .expect("static regex")
+        });
+        let mut lines = self.example.lines().map(str::trim_end).filter(|l| !l.trim().is_empty());
+        let head = lines.next().unwrap_or("").to_string();
+        let telling: Vec<String> = self
+            .example
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("at ") && !l.starts_with('*') && TELLING.is_match(l))
+            .take(2)
+            .map(str::to_string)
+            .collect();
+        // Judge the message, not the logger's name (`…FailureAnalysisReporter :` says nothing).
+        static MESSAGE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\s:\s?(.*)$").expect("static regex"));
+        let message = MESSAGE.captures(&head).map_or(head.clone(), |c| c[1].to_string());
+        let head_tells = !message.trim().is_empty() && TELLING.is_match(&message);
+        let mut out = Vec::new();
+        if head_tells || telling.is_empty() {
+            out.push(head);
+        }
+        out.extend(telling);
+        out.truncate(2);
+        out.iter().map(|l| l.chars().take(300).collect()).collect()
+    }
+
+    /// The first frame of the stack trace outside the JDK and common libraries.
+    pub fn app_frame(&self) -> Option<String> {
+        self.example.lines().map(str::trim).filter_map(|l| l.strip_prefix("at ")).find_map(|frame| {
+            let frame = frame.split('/').next_back().unwrap_or(frame);
+            let library = ["java.", "javax.", "jdk.", "sun.", "com.fasterxml.", "org.springframework.", "org.apache."]
+                .iter()
+                .any(|p| frame.starts_with(p));
+            (!library).then(|| frame.split('(').next().unwrap_or(frame).to_string())
+        })
+    }
 }
 
 /// What a log condenses to (also used by analyzers and the benchmark).
 pub struct LogDigest {
+    /// Signatures, errors first, then by count.
+    pub groups: Vec<Group>,
     pub lines: usize,
     pub distinct: usize,
     /// Exception class → occurrences (every `…Exception`/`…Error` class, `Caused by` included).
@@ -159,7 +214,7 @@ pub fn log(text: &str) -> LogDigest {
     if left_out > 0 {
         let _ = writeln!(out, "({left_out} less frequent non-error messages left out)");
     }
-    LogDigest { lines, distinct, exceptions, text: out }
+    LogDigest { groups: sorted.into_iter().map(|(_, g)| g).collect(), lines, distinct, exceptions, text: out }
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -286,6 +341,22 @@ java.lang.OutOfMemoryError: Java heap space
             "the example keeps its trace"
         );
         assert!(d.text.contains("×2 2025-11-24T10:00:07.322Z … 2025-11-24T10:00:08.322Z"));
+    }
+
+    #[test]
+    fn key_lines_are_the_telling_ones_of_an_entry() {
+        let spring = "2025-11-25T09:58:15.000Z ERROR 1 --- [main] o.s.b.d.LoggingFailureAnalysisReporter   : \n\n***************************\nAPPLICATION FAILED TO START\n***************************\n\nDescription:\n\nFailed to bind properties under 'conductor.app.workflow-offset-timeout' to java.time.Duration:\n";
+        let g = &log(spring).groups[0];
+        assert_eq!(
+            g.key_lines(),
+            vec![
+                "APPLICATION FAILED TO START",
+                "Failed to bind properties under 'conductor.app.workflow-offset-timeout' to java.time.Duration:"
+            ]
+        );
+        let oom = &log(LOG).groups[0];
+        assert_eq!(oom.key_lines()[1], "java.lang.OutOfMemoryError: Java heap space");
+        assert_eq!(oom.app_frame(), None, "only JDK frames in this trace");
     }
 
     #[test]

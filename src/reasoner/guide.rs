@@ -1,18 +1,11 @@
-//! The first look: a hypothesis from the failing execution alone (its issues, the cluster data
-//! it collected, the component checks that failed). It dispatches nothing, so it only concludes
-//! where the alert describes itself; otherwise it says what a human should check.
+//! Per-kind guidance (domain.md §4): what a human should check when the evidence shows no cause,
+//! and the one next step to suggest; and the alert's one-line *Issue*.
 
-use serde_json::Value;
-
-use super::Hypothesis;
 use crate::conductor::Execution;
 use crate::slack::alert::{Alert, AlertKind};
 
-/// At most this many bullets (domain.md §5: 2–4).
-const MAX_FINDINGS: usize = 4;
-
 /// What to check and what to do next, per kind (domain.md §4).
-fn guide(kind: AlertKind) -> (&'static str, &'static str) {
+pub(super) fn guide(kind: AlertKind) -> (&'static str, &'static str) {
     match kind {
         AlertKind::RedisCriticalUsage | AlertKind::RedisHighUsage => (
             "the decider queue size and the dominant error in the conductor server and worker logs",
@@ -76,79 +69,22 @@ fn guide(kind: AlertKind) -> (&'static str, &'static str) {
     }
 }
 
-fn number(v: Option<&Value>) -> Option<String> {
-    let v = v?;
-    v.as_f64().map(|n| if n.fract() == 0.0 { format!("{n:.0}") } else { format!("{n}") })
-}
-
-/// One line of the cluster data the health check collected, or None if it collected nothing.
-fn cluster_data_line(data: &Value) -> Option<String> {
-    let mut parts = Vec::new();
-    if let Some(u) = number(data.pointer("/redis/usage")) {
-        parts.push(format!("Redis at {u}%"));
-    }
-    if let Some(q) = number(data.pointer("/redis/decider_queue_size")) {
-        parts.push(format!("decider queue {q} (running workflows)"));
-    }
-    if let Some(q) = number(data.pointer("/redis/indexer_queue_size")) {
-        parts.push(format!("indexer queue {q}"));
-    }
-    if let Some(h) = number(data.get("heap_memory")) {
-        parts.push(format!("heap {h}%"));
-    }
-    if let Some(c) = number(data.get("cpu")) {
-        parts.push(format!("CPU {c}%"));
-    }
-    if let Some(p) = number(data.pointer("/postgres/size_gb")) {
-        parts.push(format!("Postgres {p} GB"));
-    }
-    (!parts.is_empty()).then(|| format!("Health-check data: {}", parts.join(", ")))
-}
-
-pub fn first_look(alert: &Alert, execution: &Execution) -> Hypothesis {
-    // The execution's issues are authoritative; the alert text is the fallback.
-    let issues = if execution.issues.is_empty() { &alert.issues } else { &execution.issues };
-    let mut findings: Vec<String> = issues
-        .iter()
-        .map(|i| match i.severity {
-            Some(s) => format!("{}: {}", s.as_str(), i.description),
-            None => i.description.clone(),
-        })
-        .collect();
-    findings.truncate(2);
-    if let Some(line) = execution.cluster_data.as_ref().and_then(cluster_data_line) {
-        findings.push(line);
-    }
-    for check in &execution.failed_checks {
-        findings.push(format!("{} unhealthy: {}", check.task, check.details));
-    }
-    findings.truncate(MAX_FINDINGS);
-
-    let kind = issues.first().map_or(AlertKind::Unknown, |i| i.kind);
-    let (check, next_step) = guide(kind);
-    let root_cause = match kind {
-        AlertKind::AuthStale => Some("The cluster is using a stale API key.".to_string()),
-        AlertKind::DomainCertificateWillExpire => {
-            Some(format!("The certificate is close to expiry: {}", issues[0].description))
+/// The alert in one line: severity, cluster (from the execution when it was read), first issue.
+pub(super) fn issue_line(alert: &Alert, execution: Option<&Execution>) -> String {
+    let issues = execution.filter(|e| !e.issues.is_empty()).map_or(&alert.issues, |e| &e.issues);
+    let cluster = match execution.map(|e| &e.context) {
+        Some(ctx) => {
+            let org = ctx.organization_name.as_deref().unwrap_or(&ctx.organization_id);
+            format!("{} ({org}, {})", ctx.cluster_name, ctx.environment)
         }
-        _ => None,
+        None => alert.cluster.clone().unwrap_or_else(|| "the cluster".into()),
     };
-    let ctx = &execution.context;
-    let org = ctx.organization_name.as_deref().unwrap_or(&ctx.organization_id);
-    let cluster = format!("{} ({org}, {})", ctx.cluster_name, ctx.environment);
-    let issue = match (alert.severity, issues.as_slice()) {
+    match (alert.severity, issues.as_slice()) {
         (_, []) => format!("health check failed on {cluster}"),
         (sev, [one, rest @ ..]) => {
             let sev = sev.or(one.severity).map(|s| format!("[{}] ", s.as_str())).unwrap_or_default();
             let more = if rest.is_empty() { String::new() } else { format!(" (+{} more)", rest.len()) };
             format!("{sev}{cluster}: {}{more}", one.description)
         }
-    };
-    Hypothesis {
-        issue,
-        findings,
-        root_cause,
-        check: Some(format!("no investigation commands were run; check {check}")),
-        next_step: next_step.to_string(),
     }
 }

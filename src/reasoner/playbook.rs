@@ -1,0 +1,368 @@
+//! The playbook engine: no model. For the alert's kind, a plan of evidence (domain.md §4) is
+//! gathered in two parallel stages — the cluster-wide picture, then logs and events of the pods
+//! that matter — and analyzers read the condensed evidence: pod states (CrashLoopBackOff,
+//! OOMKilled, exit codes), warning events, the dominant log entry with its exact lines, hot pods,
+//! ingress addresses, commands nobody polled, tools that failed. Adding a kind is a row of
+//! `plan` and, where needed, an analyzer; the flow stays the same.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use regex::Regex;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::Hypothesis;
+use crate::conductor::Execution;
+use crate::protocol::Event;
+use crate::slack::Ts;
+use crate::slack::alert::{Alert, AlertKind};
+use crate::tools::condense::{self, Group};
+use crate::tools::{Tool, ToolOutput, Toolbox};
+
+/// Which pods the second stage looks at.
+#[derive(Clone, Copy)]
+enum Focus {
+    /// None: the first stage says enough.
+    Nothing,
+    /// The pod the alert names, else the abnormal ones among these prefixes.
+    Named(&'static [&'static str]),
+    /// Pods of these deployments, abnormal ones first.
+    Deployments(&'static [&'static str]),
+}
+
+struct Plan {
+    first: &'static [Tool],
+    focus: Focus,
+    per_pod: &'static [Tool],
+    max_pods: usize,
+}
+
+const CONDUCTOR: &[&str] = &["orkes-conductor-deployment-"];
+const WORKERS: &[&str] = &["orkes-workers-deployment-"];
+const SERVER_AND_WORKERS: &[&str] = &["orkes-conductor-deployment-", "orkes-workers-deployment-"];
+const PROMETHEUS: &[&str] = &["prometheus"];
+const ANY: &[&str] = &[""];
+const LOGS_AND_EVENTS: &[Tool] = &[Tool::PullPodLogs, Tool::GetPodEvents];
+
+/// The evidence to gather per kind (domain.md §4).
+fn plan(kind: AlertKind) -> Plan {
+    use Tool::*;
+    let p = |first, focus, per_pod, max_pods| Plan { first, focus, per_pod, max_pods };
+    match kind {
+        AlertKind::RedisCriticalUsage | AlertKind::RedisHighUsage => {
+            p(&[GetClusterMetrics, GetPodsData], Focus::Deployments(SERVER_AND_WORKERS), &[PullPodLogs], 3)
+        }
+        AlertKind::ConductorHighHeapUsage | AlertKind::ConductorHighCpuUsage => {
+            p(&[GetPodsData, GetInfrastructureMetrics], Focus::Named(CONDUCTOR), &[PullPodLogs, GetTopOutput], 1)
+        }
+        AlertKind::ConductorErrorLogsCountExceededThreshold | AlertKind::ConductorWarnLogsCountExceededThreshold => {
+            p(&[GetPodsData], Focus::Deployments(CONDUCTOR), &[PullPodLogs], 2)
+        }
+        AlertKind::ConductorHealthy | AlertKind::DomainReachability => {
+            p(&[GetPodsData, GetIngressInfo], Focus::Deployments(CONDUCTOR), LOGS_AND_EVENTS, 2)
+        }
+        AlertKind::WorkersHealthy => p(&[GetPodsData], Focus::Deployments(WORKERS), LOGS_AND_EVENTS, 2),
+        AlertKind::PrometheusNotRunning => p(&[GetPodsData], Focus::Deployments(PROMETHEUS), LOGS_AND_EVENTS, 1),
+        AlertKind::PodNotRunning | AlertKind::PodRestarted => p(&[GetPodsData], Focus::Named(ANY), LOGS_AND_EVENTS, 1),
+        AlertKind::DnsHealthy | AlertKind::DomainResolution => p(&[GetIngressInfo], Focus::Nothing, &[], 0),
+        AlertKind::AuthStale | AlertKind::DomainCertificateWillExpire => p(&[], Focus::Nothing, &[], 0),
+        AlertKind::ResponseTime => p(&[GetClusterMetrics, GetTopOutput], Focus::Nothing, &[], 0),
+        // One cheap probe: a probe stuck in SCHEDULED means the in-cluster agent is not polling.
+        AlertKind::TelemetryLoss => p(&[GetPodsData], Focus::Nothing, &[], 0),
+        AlertKind::Unknown => p(&[GetPodsData], Focus::Deployments(CONDUCTOR), &[PullPodLogs], 1),
+    }
+}
+
+/// One triage's tool calls: numbered, reported, run concurrently where independent.
+#[derive(Clone)]
+pub struct Investigation {
+    pub alert_ts: Ts,
+    pub execution_id: String,
+    pub toolbox: Arc<Toolbox>,
+    pub events: mpsc::UnboundedSender<Event>,
+    calls: Arc<AtomicU32>,
+}
+
+impl Investigation {
+    pub fn new(
+        alert_ts: Ts,
+        execution_id: &str,
+        toolbox: Arc<Toolbox>,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Investigation {
+        Investigation { alert_ts, execution_id: execution_id.to_string(), toolbox, events, calls: Arc::default() }
+    }
+
+    pub async fn call(&self, tool: &str, args: Value) -> ToolOutput {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = format!("call-{n}");
+        self.toolbox.run(self.alert_ts, &id, &self.execution_id, tool, &args, &self.events).await
+    }
+
+    /// Runs the calls at once; answers in the order asked.
+    pub async fn all(&self, calls: Vec<(Tool, Value)>) -> Vec<ToolOutput> {
+        let mut set = JoinSet::new();
+        for (i, (tool, args)) in calls.into_iter().enumerate() {
+            let me = self.clone();
+            set.spawn(async move { (i, me.call(tool.name(), args).await) });
+        }
+        let mut out: Vec<(usize, ToolOutput)> = set.join_all().await;
+        out.sort_by_key(|(i, _)| *i);
+        out.into_iter().map(|(_, o)| o).collect()
+    }
+}
+
+/// The pod an issue description names (`… - <pod>`, `Pod <pod> …`, `the Pod <pod> has …`).
+fn named_pod(alert: &Alert) -> Option<String> {
+    static POD: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+        Regex::new(r"(?:\bPod\s+|\s-\s)([a-z0-9][a-z0-9.-]*-[a-z0-9]{5})\b").expect("static regex")
+    });
+    alert.issues.iter().find_map(|i| POD.captures(&i.description).map(|c| c[1].to_string()))
+}
+
+fn pod_problem(p: &Value) -> bool {
+    condense::pods(std::slice::from_ref(p)).starts_with(p.get("name").and_then(Value::as_str).unwrap_or("\u{0}"))
+}
+
+fn pick_pods(focus: Focus, alert: &Alert, pods: &[Value], max: usize) -> Vec<String> {
+    let names = |prefixes: &[&str]| -> Vec<&Value> {
+        pods.iter()
+            .filter(|p| {
+                let n = p.get("name").and_then(Value::as_str).unwrap_or("");
+                prefixes.iter().any(|pre| n.starts_with(pre))
+            })
+            .collect()
+    };
+    let ordered = |mut list: Vec<&Value>| -> Vec<String> {
+        list.sort_by_key(|p| !pod_problem(p));
+        list.iter().filter_map(|p| p.get("name").and_then(Value::as_str).map(str::to_string)).take(max).collect()
+    };
+    match focus {
+        Focus::Nothing => Vec::new(),
+        Focus::Named(prefixes) => match named_pod(alert) {
+            Some(pod) => vec![pod],
+            None => ordered(names(prefixes).into_iter().filter(|p| pod_problem(p)).collect()),
+        },
+        Focus::Deployments(prefixes) => {
+            // One pod per deployment first, so the server and the workers are both read.
+            let mut picked: Vec<String> = Vec::new();
+            for pre in prefixes {
+                picked.extend(ordered(names(&[pre])).into_iter().take(1));
+            }
+            for p in ordered(names(prefixes)) {
+                if picked.len() >= max {
+                    break;
+                }
+                if !picked.contains(&p) {
+                    picked.push(p);
+                }
+            }
+            picked.truncate(max);
+            picked
+        }
+    }
+}
+
+/// The strongest log entry across the pods' logs for this kind.
+fn dominant(kind: AlertKind, logs: &[(String, condense::LogDigest)]) -> Option<(String, Group)> {
+    let preferred = match kind {
+        AlertKind::ConductorHighHeapUsage => {
+            Some(Regex::new(r"OutOfMemoryError|Java heap space").expect("static regex"))
+        }
+        _ => None,
+    };
+    let weight = |g: &Group| -> usize {
+        let base = if g.is_error() {
+            3
+        } else if g.is_warning() {
+            1
+        } else {
+            0
+        };
+        let bonus = if preferred.as_ref().is_some_and(|re| re.is_match(&g.example)) { 1000 } else { 0 };
+        g.count * base + bonus * base.max(1)
+    };
+    logs.iter()
+        .flat_map(|(pod, d)| d.groups.iter().map(move |g| (pod, g)))
+        .filter(|(_, g)| weight(g) > 0)
+        .max_by_key(|(_, g)| weight(g))
+        .map(|(pod, g)| (pod.clone(), g.clone()))
+}
+
+/// A pod's state in words when it is not healthy (CrashLoopBackOff, OOMKilled, exit codes).
+fn pod_state(pods: &[Value], name: &str) -> Option<String> {
+    let p = pods.iter().find(|p| p.get("name").and_then(Value::as_str) == Some(name))?;
+    let text = condense::pods(std::slice::from_ref(p));
+    let line = text.lines().next()?;
+    line.starts_with(name).then(|| line.to_string())
+}
+
+fn with_code(line: &str) -> String {
+    format!("`{}`", line.replace('`', "'"))
+}
+
+/// Investigates the alert by its kind's plan and concludes; `incident` is the answer of
+/// `get_incident_details`, already asked.
+pub async fn triage(alert: &Alert, inv: &Investigation, incident: &ToolOutput) -> Hypothesis {
+    let execution: Option<Arc<Execution>> = inv.toolbox.incident(&inv.execution_id).await.ok();
+    let issues = execution.as_ref().filter(|e| !e.issues.is_empty()).map_or(&alert.issues, |e| &e.issues);
+    let kind = issues.first().map_or(AlertKind::Unknown, |i| i.kind);
+    let plan = plan(kind);
+
+    let first = inv.all(plan.first.iter().map(|t| (*t, json!({}))).collect()).await;
+    let pods: Vec<Value> = first
+        .iter()
+        .find(|o| o.tool == Some(Tool::GetPodsData) && o.ok)
+        .and_then(|o| o.data.as_array().cloned())
+        .unwrap_or_default();
+    let focus = pick_pods(plan.focus, alert, &pods, plan.max_pods);
+    let mut second_calls = Vec::new();
+    for pod in &focus {
+        for tool in plan.per_pod {
+            let args = match tool {
+                Tool::PullPodLogs => json!({"podName": pod, "lines": 1000}),
+                _ => json!({"podName": pod}),
+            };
+            second_calls.push((*tool, args));
+        }
+    }
+    let second = inv.all(second_calls.clone()).await;
+
+    let mut findings: Vec<String> = Vec::new();
+    let mut causes: Vec<String> = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
+    for o in std::iter::once(incident).chain(&first).chain(&second).filter(|o| !o.ok) {
+        failed.push(o.summary.clone());
+    }
+
+    // The command nobody picked up says more than anything it would have returned.
+    if let Some(stuck) = failed.iter().find(|f| f.contains("in-cluster agent not polling")) {
+        causes.push(format!(
+            "The in-cluster agent is not polling: {}. The cluster may be healthy, but nothing can be read from it until the agent runs.",
+            stuck.split_once(": ").map_or(stuck.as_str(), |(_, r)| r)
+        ));
+    }
+
+    if let Some(e) = &execution
+        && let Some(data) = &e.cluster_data
+    {
+        let bits: Vec<String> = [
+            data.pointer("/redis/usage").map(|v| format!("Redis {v}%")),
+            data.pointer("/redis/decider_queue_size").map(|v| format!("decider queue {v} running workflows")),
+            data.get("heap_memory").map(|v| format!("heap {v}%")),
+            data.get("cpu").map(|v| format!("CPU {v}%")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !bits.is_empty() {
+            findings.push(format!("Health check on {}: {}", e.context.cluster_name, bits.join(", ")));
+        }
+    }
+
+    // Pod states of the pods in focus.
+    for pod in &focus {
+        if let Some(state) = pod_state(&pods, pod) {
+            findings.push(format!("Pod {state}"));
+            if state.contains("CrashLoopBackOff") || state.contains("OOMKilled") || state.contains("terminated") {
+                causes.push(format!("Pod {state}."));
+            }
+        }
+    }
+    if focus.is_empty() && !pods.is_empty() {
+        let summary = condense::pods(&pods);
+        let last = summary.lines().last().unwrap_or("").to_string();
+        findings.push(last);
+    }
+
+    // Logs: the dominant entry, cited exactly.
+    let logs: Vec<(String, condense::LogDigest)> = second
+        .iter()
+        .zip(&second_calls)
+        .filter(|(o, (t, _))| *t == Tool::PullPodLogs && o.ok)
+        .filter_map(|(o, (_, args))| Some((args["podName"].as_str()?.to_string(), condense::log(o.data.as_str()?))))
+        .collect();
+    if let Some((pod, g)) = dominant(kind, &logs) {
+        let lines = g.key_lines();
+        let quoted: Vec<String> = lines.iter().map(|l| with_code(l)).collect();
+        let frame = g.app_frame().map(|f| format!(", thrown in {f}")).unwrap_or_default();
+        let times = if g.count > 1 { format!(" ×{}", g.count) } else { String::new() };
+        findings.push(format!("{pod} log{times}: {}{frame}", quoted.join(" — ")));
+        let level = if g.is_error() { "error" } else { "warning" };
+        causes.push(format!("The dominant {level} in {pod}'s log{times}: {}{frame}.", quoted.join(" — ")));
+    } else if !logs.is_empty() {
+        findings.push(format!("No ERROR or WARN entries in the logs of {}.", focus.join(", ")));
+    }
+
+    // Events: warnings of the pods in focus.
+    for o in second.iter().filter(|o| o.tool == Some(Tool::GetPodEvents) && o.ok) {
+        let warnings: Vec<String> = o
+            .data
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e.get("type").and_then(Value::as_str) == Some("Warning"))
+            .map(|e| {
+                let reason = e.get("reason").and_then(Value::as_str).unwrap_or("");
+                let count = e.get("count").and_then(Value::as_u64).unwrap_or(1);
+                let message: String =
+                    e.get("message").and_then(Value::as_str).unwrap_or("").chars().take(160).collect();
+                format!("{reason} ×{count}: {message}")
+            })
+            .take(2)
+            .collect();
+        if !warnings.is_empty() {
+            findings.push(format!("Events: {}", warnings.join("; ")));
+        }
+    }
+
+    // Ingress: an empty address means the load balancer was never provisioned.
+    if let Some(ingress) = first.iter().find(|o| o.tool == Some(Tool::GetIngressInfo) && o.ok) {
+        for ing in ingress.data.as_array().into_iter().flatten() {
+            let name = ing.get("name").and_then(Value::as_str).unwrap_or("ingress");
+            let hosts = ing.get("hosts").map(|h| h.to_string()).unwrap_or_default();
+            match ing.get("address").and_then(Value::as_str).filter(|a| !a.is_empty()) {
+                None => {
+                    findings.push(format!("Ingress {name} {hosts} has no address."));
+                    if matches!(
+                        kind,
+                        AlertKind::DnsHealthy | AlertKind::DomainResolution | AlertKind::DomainReachability
+                    ) {
+                        causes.push(format!(
+                            "Ingress {name} has no load-balancer address: the load balancer was not provisioned."
+                        ));
+                    }
+                }
+                Some(addr) => findings.push(format!("Ingress {name} {hosts} → {addr}.")),
+            }
+        }
+    }
+
+    for f in &failed {
+        findings.push(f.clone());
+    }
+    findings.truncate(5);
+
+    let (check, next_step) = super::guide::guide(kind);
+    let root_cause = match kind {
+        AlertKind::AuthStale => Some("The cluster is using a stale API key.".to_string()),
+        AlertKind::DomainCertificateWillExpire => {
+            issues.first().map(|i| format!("The certificate is close to expiry: {}", i.description))
+        }
+        AlertKind::DnsHealthy | AlertKind::DomainResolution if causes.is_empty() && first.iter().any(|o| o.ok) => Some(
+            "The ingress has an address, so the cause is outside the cluster (DNS, certificate or network path)."
+                .to_string(),
+        ),
+        _ => (!causes.is_empty()).then(|| causes.iter().take(2).cloned().collect::<Vec<_>>().join(" ")),
+    };
+    let issue = super::guide::issue_line(alert, execution.as_deref());
+    Hypothesis {
+        issue,
+        findings,
+        root_cause,
+        check: Some(format!("the evidence gathered does not show a cause; check {check}")),
+        next_step: next_step.to_string(),
+    }
+}
