@@ -125,6 +125,7 @@ async fn watch(cli: &Cli) -> u8 {
         match Simulator::start(scenarios, SimOptions::default()).await {
             Ok(sim) => {
                 sim.configure(&mut config);
+                config.conductor.stuck_after = config.conductor.stuck_after.min(crate::eval::SIMULATED_STUCK_AFTER);
                 Some(sim)
             }
             Err(e) => return fail(EXIT_FAILED, format!("cannot start the simulator: {e}")),

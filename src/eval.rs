@@ -17,6 +17,9 @@ use crate::slack::{SlackClient, Ts};
 use crate::store::StateStore;
 use crate::tools::Toolbox;
 
+/// Against the simulator a never-polled command is known at once: no need for the real minute.
+pub const SIMULATED_STUCK_AFTER: Duration = Duration::from_secs(5);
+
 pub struct Row {
     pub name: String,
     pub problems: Vec<String>,
@@ -51,6 +54,7 @@ pub async fn run_scenario(scenario: Scenario, options: SimOptions, toolbox: impl
     };
     sim.configure(&mut config);
     config.state_file = dir.join("state.json");
+    config.conductor.stuck_after = SIMULATED_STUCK_AFTER;
     let store = match StateStore::open(&config.state_file) {
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),

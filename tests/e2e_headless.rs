@@ -27,7 +27,7 @@ fn alert_ts_in(sim: &Simulator) -> HashSet<String> {
 async fn once_json_posts_exactly_one_reply_per_alert_in_its_thread() {
     let sim = common::simulator().await;
     let alerts = alert_ts_in(&sim);
-    assert_eq!(alerts.len(), 3, "three scenarios, one alert each");
+    assert_eq!(alerts.len(), common::shipped_alerts(), "one alert per scenario");
     let chatter: Vec<String> = sim
         .slack()
         .messages()
@@ -60,12 +60,12 @@ async fn once_json_posts_exactly_one_reply_per_alert_in_its_thread() {
     let received: HashSet<String> =
         of_type(&events, "alert.received").iter().map(|e| e["alert_ts"].as_str().unwrap().to_string()).collect();
     assert_eq!(received, alerts);
-    assert_eq!(of_type(&events, "hypothesis.ready").len(), 3);
+    assert_eq!(of_type(&events, "hypothesis.ready").len(), common::shipped_alerts());
     assert_eq!(of_type(&events, "triage.failed").len(), 0);
 
     // What Slack received: one reply per alert, each in its alert's thread; nothing top-level.
     let posts = sim.slack().posts();
-    assert_eq!(posts.len(), 3);
+    assert_eq!(posts.len(), common::shipped_alerts());
     let mut per_thread: BTreeMap<String, usize> = BTreeMap::new();
     for p in &posts {
         let thread = p.thread_ts.expect("a reply, never a top-level message").to_string();
@@ -113,7 +113,7 @@ async fn post_never_makes_no_slack_writes_and_prints_the_replies() {
         .collect();
     assert!(writes.is_empty(), "{writes:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.matches("*Issue*: ").count(), 3, "{stdout}");
+    assert_eq!(stdout.matches("*Issue*: ").count(), common::shipped_alerts(), "{stdout}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not sent") && stderr.contains("PolicyNever"), "{stderr}");
 }
@@ -134,7 +134,7 @@ async fn demo_runs_with_no_credentials_and_ignores_real_ones() {
     .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let events = json_lines(&out);
-    assert_eq!(of_type(&events, "post.sent").len(), 3);
+    assert_eq!(of_type(&events, "post.sent").len(), common::shipped_alerts());
     let all = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!all.contains("xoxb-real-token-must-not-be-used"));
 }
@@ -294,8 +294,11 @@ fn eval_passes_every_shipped_scenario_and_fails_a_wrong_expectation() {
     let out = binary().arg("eval").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("PASS")).count(), 3, "{stdout}");
-    assert!(stdout.trim_end().ends_with("eval: 3 passed, 0 failed"));
+    let shipped =
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenarios")).unwrap().count();
+    assert!(shipped >= 11);
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("PASS")).count(), shipped, "{stdout}");
+    assert!(stdout.trim_end().ends_with(&format!("eval: {shipped} passed, 0 failed")));
 
     // The same scenario, expecting a cause the evidence does not show: FAIL, exit 1.
     let dir = tempfile::tempdir().unwrap();

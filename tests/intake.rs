@@ -45,9 +45,9 @@ async fn a_burst_of_500_alerts_is_paged_and_each_answered_once() {
     let out = run(cmd, &["--no-tui", "--once", "--json"]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let events = json_lines(&out);
-    assert_eq!(of_type(&events, "alert.received").len(), 503);
+    assert_eq!(of_type(&events, "alert.received").len(), 500 + common::shipped_alerts());
     let per = replies_per_thread(&sim);
-    assert_eq!(per.len(), 503, "every alert answered");
+    assert_eq!(per.len(), 500 + common::shipped_alerts(), "every alert answered");
     assert!(per.values().all(|n| *n == 1), "exactly once each");
     let pages = sim.slack().requests().iter().filter(|r| r.api == "conversations.history").count();
     assert!(pages >= 11, "paged through {pages} pages");
@@ -62,7 +62,7 @@ async fn a_429_storm_delays_posts_but_loses_none() {
     let out = run(against_in(&sim, h.path()), &["--no-tui", "--once", "--json"]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let per = replies_per_thread(&sim);
-    assert_eq!(per.len(), 3);
+    assert_eq!(per.len(), common::shipped_alerts());
     assert!(per.values().all(|n| *n == 1));
     let limited = sim.slack().requests().iter().filter(|r| r.status == 429).count();
     assert_eq!(limited, 7);
@@ -89,14 +89,14 @@ async fn two_instances_racing_post_exactly_one_reply_per_alert() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let per = replies_per_thread(&sim);
-    assert_eq!(per.len(), 23);
+    assert_eq!(per.len(), 20 + common::shipped_alerts());
     assert!(per.values().all(|n| *n == 1), "{per:?}");
     let (ea, eb) = (json_lines(&a), json_lines(&b));
     let sent = of_type(&ea, "post.sent").len() + of_type(&eb, "post.sent").len();
     let elsewhere = |e: &[serde_json::Value]| {
         e.iter().filter(|x| x["type"] == "alert.skipped" && x["reason"] == "claimed_elsewhere").count()
     };
-    assert_eq!(sent, 23);
+    assert_eq!(sent, 20 + common::shipped_alerts());
     assert_eq!(
         elsewhere(&ea)
             + elsewhere(&eb)
@@ -105,7 +105,7 @@ async fn two_instances_racing_post_exactly_one_reply_per_alert() {
                 .chain(of_type(&eb, "alert.skipped").iter())
                 .filter(|x| x["reason"] == "already_answered")
                 .count(),
-        23,
+        20 + common::shipped_alerts(),
         "the loser of each claim stood aside"
     );
 }
@@ -116,7 +116,7 @@ async fn restarts_do_not_re_triage_even_with_the_state_lost() {
     let h = home();
     let first = run(against_in(&sim, h.path()), &["--no-tui", "--once", "--json"]).await;
     assert!(first.status.success());
-    assert_eq!(sim.slack().posts().len(), 3);
+    assert_eq!(sim.slack().posts().len(), common::shipped_alerts());
 
     // Same state: nothing new, nothing re-announced.
     let again = run(against_in(&sim, h.path()), &["--no-tui", "--once", "--json"]).await;
@@ -129,8 +129,11 @@ async fn restarts_do_not_re_triage_even_with_the_state_lost() {
     let lost = run(against_in(&sim, fresh.path()), &["--no-tui", "--once", "--json"]).await;
     assert!(lost.status.success());
     let events = json_lines(&lost);
-    assert_eq!(of_type(&events, "alert.skipped").iter().filter(|e| e["reason"] == "already_answered").count(), 3);
-    assert_eq!(sim.slack().posts().len(), 3, "no second reply");
+    assert_eq!(
+        of_type(&events, "alert.skipped").iter().filter(|e| e["reason"] == "already_answered").count(),
+        common::shipped_alerts()
+    );
+    assert_eq!(sim.slack().posts().len(), common::shipped_alerts(), "no second reply");
     assert_eq!(sim.conductor().requests().len(), conductor_before, "no second investigation");
 }
 

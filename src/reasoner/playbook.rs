@@ -239,9 +239,9 @@ pub async fn triage(alert: &Alert, inv: &Investigation, incident: &ToolOutput) -
 
     // The command nobody picked up says more than anything it would have returned.
     if let Some(stuck) = failed.iter().find(|f| f.contains("in-cluster agent not polling")) {
+        let detail = stuck.split_once("not polling: ").map_or(stuck.as_str(), |(_, r)| r);
         causes.push(format!(
-            "The in-cluster agent is not polling: {}. The cluster may be healthy, but nothing can be read from it until the agent runs.",
-            stuck.split_once(": ").map_or(stuck.as_str(), |(_, r)| r)
+            "The in-cluster agent is not polling: {detail}. The cluster may be healthy, but nothing can be read from it until the agent runs."
         ));
     }
 
@@ -266,7 +266,7 @@ pub async fn triage(alert: &Alert, inv: &Investigation, incident: &ToolOutput) -
     for pod in &focus {
         if let Some(state) = pod_state(&pods, pod) {
             findings.push(format!("Pod {state}"));
-            if state.contains("CrashLoopBackOff") || state.contains("OOMKilled") || state.contains("terminated") {
+            if state.contains(" waiting: ") || state.contains(" terminated: ") || state.contains("phase ") {
                 causes.push(format!("Pod {state}."));
             }
         }
@@ -340,9 +340,10 @@ pub async fn triage(alert: &Alert, inv: &Investigation, incident: &ToolOutput) -
         }
     }
 
-    for f in &failed {
-        findings.push(f.clone());
-    }
+    findings.extend(failed);
+    // Pods of one deployment often share their events: say each thing once.
+    let mut seen = std::collections::HashSet::new();
+    findings.retain(|f| seen.insert(f.clone()));
     findings.truncate(5);
 
     let (check, next_step) = super::guide::guide(kind);

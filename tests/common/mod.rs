@@ -38,8 +38,15 @@ pub fn binary_in(home: &std::path::Path) -> Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", home)
         .env("ONCALL_LOG_DIR", home.join("logs"))
-        .env("ONCALL_STATE_FILE", home.join("state.json"));
+        .env("ONCALL_STATE_FILE", home.join("state.json"))
+        // The simulator knows at once that a command is never polled: no need to wait a minute.
+        .env("ONCALL_STUCK_AFTER", "2s");
     cmd
+}
+
+/// How many alerts the shipped scenarios post (one each).
+pub fn shipped_alerts() -> usize {
+    scenario::embedded().expect("embedded scenarios").len()
 }
 
 pub fn against(sim: &Simulator) -> Command {
