@@ -133,6 +133,7 @@ async fn watch(cli: &Cli) -> u8 {
     } else {
         None
     };
+    crate::redact::register_secrets(config.secret_values());
     let (token, channel) = match config.require_slack() {
         Ok(access) => (access.token.clone(), access.channel.to_string()),
         Err(e) => return fail(EXIT_USAGE, e),
@@ -190,6 +191,7 @@ async fn triage(cli: &Cli, execution_id: &str) -> u8 {
         Ok(u) => u.to_string(),
         Err(e) => return fail(EXIT_USAGE, e),
     };
+    crate::redact::register_secrets(config.secret_values());
     let Ok(alert) = alert::parse_text(&format!("/execution/{execution_id}")) else {
         return fail(EXIT_USAGE, format!("{execution_id:?} is not an execution id (a UUID)"));
     };

@@ -392,6 +392,20 @@ impl Config {
         })
     }
 
+    /// Every secret value configured, for the redactor.
+    pub fn secret_values(&self) -> Vec<&str> {
+        [
+            self.slack.token.as_ref(),
+            self.conductor.auth.as_ref().map(|a| &a.key_secret),
+            self.reasoner.anthropic_key.as_ref(),
+            self.reasoner.openai_key.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(Secret::expose)
+        .collect()
+    }
+
     /// The Slack settings a watching run needs, or the one-line error naming what is missing.
     pub fn require_slack(&self) -> Result<SlackAccess<'_>, ConfigError> {
         let token = self.slack.token.as_ref().ok_or(ConfigError::Missing {

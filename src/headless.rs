@@ -6,6 +6,7 @@ use std::io::Write;
 use std::time::SystemTime;
 
 use crate::protocol::Event;
+use crate::redact::redact;
 
 pub struct Printer {
     pub json: bool,
@@ -19,19 +20,19 @@ impl Printer {
             if event.is_printed_as_json() {
                 let mut out = std::io::stdout().lock();
                 // A closed stdout (a pipe to `head`) must not kill the service.
-                let _ = writeln!(out, "{}", event.to_json_line(SystemTime::now()));
+                let _ = writeln!(out, "{}", redact(&event.to_json_line(SystemTime::now())));
                 let _ = out.flush();
             }
             return;
         }
         if let Some(line) = human_line(event) {
-            eprintln!("{line}");
+            eprintln!("{}", redact(&line));
         }
         if self.replies_on_stdout
             && let Event::HypothesisReady { alert_ts, text, .. } = event
         {
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "── reply for alert {alert_ts} ──\n{text}\n");
+            let _ = writeln!(out, "── reply for alert {alert_ts} ──\n{}\n", redact(text));
         }
     }
 }

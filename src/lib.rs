@@ -16,6 +16,7 @@ pub mod http;
 pub mod logging;
 pub mod protocol;
 pub mod reasoner;
+pub mod redact;
 pub mod sim;
 pub mod slack;
 pub mod store;

@@ -9,6 +9,8 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt;
 use tracing_subscriber::prelude::*;
 
+use crate::redact::Redacting;
+
 /// Keeps the file writer flushing; drop it last.
 pub struct LogGuard {
     _file: Option<WorkerGuard>,
@@ -31,7 +33,7 @@ pub fn init(dir: &Path, keep: usize, filter: &str, to_stderr: bool) -> LogGuard 
     });
     let (file_layer, guard) = match appender {
         Ok(appender) => {
-            let (writer, guard) = tracing_appender::non_blocking(appender);
+            let (writer, guard) = tracing_appender::non_blocking(Redacting(appender));
             (Some(fmt::layer().with_ansi(false).with_writer(writer)), Some(guard))
         }
         Err(e) => {
@@ -39,7 +41,7 @@ pub fn init(dir: &Path, keep: usize, filter: &str, to_stderr: bool) -> LogGuard 
             (None, None)
         }
     };
-    let stderr_layer = to_stderr.then(|| fmt::layer().with_writer(std::io::stderr));
+    let stderr_layer = to_stderr.then(|| fmt::layer().with_writer(|| Redacting(std::io::stderr())));
     let _ = tracing_subscriber::registry().with(filter).with(file_layer).with(stderr_layer).try_init();
     LogGuard { _file: guard }
 }

@@ -312,3 +312,45 @@ fn eval_passes_every_shipped_scenario_and_fails_a_wrong_expectation() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("FAIL") && stdout.contains("does not match root_cause \"(?i)disk pressure\""), "{stdout}");
 }
+
+#[tokio::test]
+async fn secrets_in_evidence_reach_no_post_event_or_log() {
+    // The error-log scenario, with the dominant error carrying credentials.
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/scenarios/10-error-logs-redis-command-timeouts.json");
+    let mut s: Value = serde_json::from_str(&std::fs::read_to_string(src).unwrap()).unwrap();
+    let leak = "2025-11-29T02:00:00.000Z ERROR 1 --- [main] c.n.c.DataSource : Cannot connect to postgres://conductor:Sup3rS3cretPw@db.internal:5432/conductor with password=Sup3rS3cretPw token=xoxb-111122223333-444455556666-LeakedTokenValue Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJsZWFrIn0.bGVha2VkLXNpZ25hdHVyZQ\n";
+    for c in s["commands"].as_array_mut().unwrap() {
+        if c["workflow"] == "pull_logs" {
+            c["output"]["result"] = Value::String(leak.repeat(40));
+        }
+    }
+    std::fs::write(dir.path().join("leak.json"), s.to_string()).unwrap();
+    let sim = Simulator::start(oncall_triage::sim::scenario::load_dir(dir.path()).unwrap(), common::fast_options())
+        .await
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let out = common::run(against_in(&sim, home.path()), &["--no-tui", "--once", "--json"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let posts: String = sim.slack().posts().iter().map(|p| format!("{}{}", p.text, p.blocks)).collect();
+    assert!(
+        posts.contains("Cannot connect to postgres://conductor:[REDACTED]@db.internal"),
+        "the evidence is still cited: {posts}"
+    );
+    let logs: String = std::fs::read_dir(home.path().join("logs"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let everything =
+        format!("{posts}{}{}{logs}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    for secret in [
+        "Sup3rS3cretPw",
+        "LeakedTokenValue",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJsZWFrIn0",
+        &sim.options.slack_token,
+        "sim-key-secret",
+    ] {
+        assert!(!everything.contains(secret), "{secret} leaked");
+    }
+}

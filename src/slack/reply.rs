@@ -53,8 +53,9 @@ pub fn is_triage_reply(message: &Value) -> bool {
     by_a_bot && REPLY_PREFIXES.iter().any(|p| text.starts_with(p))
 }
 
-/// Trims a text to Slack's message limit, saying so.
+/// Redacts a reply and trims it to Slack's message limit, saying so.
 fn fit(text: String) -> String {
+    let text = crate::redact::redact(&text).into_owned();
     if text.chars().count() <= MESSAGE_LIMIT {
         return text;
     }

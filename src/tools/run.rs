@@ -86,7 +86,8 @@ impl Toolbox {
         let emit = |e: Event| {
             let _ = events.send(e);
         };
-        emit(Event::ToolStarted { alert_ts, call_id: call_id.into(), tool: name.into(), args: args.clone() });
+        let shown_args = serde_json::from_str(&crate::redact::redact(&args.to_string())).unwrap_or(Value::Null);
+        emit(Event::ToolStarted { alert_ts, call_id: call_id.into(), tool: name.into(), args: shown_args });
         let output = match parse_call(name, args) {
             Err(e) => ToolOutput::failed(Tool::from_name(name), format!("tool error: {e}")),
             Ok(_)
@@ -101,6 +102,11 @@ impl Toolbox {
                 )
             }
             Ok(call) => self.execute(alert_ts, call_id, execution_id, &call, &emit).await,
+        };
+        let output = ToolOutput {
+            summary: crate::redact::redact(&output.summary).into_owned(),
+            condensed: crate::redact::redact(&output.condensed).into_owned(),
+            ..output
         };
         emit(Event::ToolFinished { alert_ts, call_id: call_id.into(), ok: output.ok, summary: output.summary.clone() });
         output
