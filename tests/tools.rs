@@ -25,6 +25,7 @@ fn fast_timing() -> Timing {
         deadline: Duration::from_secs(5),
         stuck_after: Duration::from_millis(400),
         first_poll: Duration::from_millis(20),
+        fast_for: Duration::from_millis(200),
         max_poll: Duration::from_millis(100),
     }
 }

@@ -91,18 +91,27 @@ impl Ended {
     }
 }
 
-/// Timing of dispatches (the deadline and the stuck threshold are settings).
+/// Timing of dispatches (the deadline and the stuck threshold are settings). Polls come every
+/// `first_poll` while most commands finish (the first `fast_for`), then back off to `max_poll`:
+/// a fixed multi-second interval would dominate the triage time.
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {
     pub deadline: Duration,
     pub stuck_after: Duration,
     pub first_poll: Duration,
+    pub fast_for: Duration,
     pub max_poll: Duration,
 }
 
 impl Timing {
     pub fn new(deadline: Duration, stuck_after: Duration) -> Timing {
-        Timing { deadline, stuck_after, first_poll: Duration::from_millis(250), max_poll: Duration::from_secs(2) }
+        Timing {
+            deadline,
+            stuck_after,
+            first_poll: Duration::from_millis(250),
+            fast_for: Duration::from_secs(3),
+            max_poll: Duration::from_secs(2),
+        }
     }
 }
 
@@ -122,7 +131,9 @@ pub async fn dispatch(
     let mut wait = timing.first_poll;
     loop {
         tokio::time::sleep(wait.min(timing.deadline.saturating_sub(begun.elapsed()))).await;
-        wait = (wait * 3 / 2).min(timing.max_poll);
+        if begun.elapsed() >= timing.fast_for {
+            wait = (wait * 3 / 2).min(timing.max_poll);
+        }
         let wf = client.get_workflow(&id).await?;
         let status = wf.get("status").and_then(Value::as_str).unwrap_or("UNKNOWN");
         let elapsed = begun.elapsed();

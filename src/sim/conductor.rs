@@ -49,6 +49,8 @@ pub struct DispatchRecord {
     pub rejection: Option<String>,
     /// Which scenario's cluster it went to.
     pub scenario: Option<String>,
+    /// How long its fixture keeps it running (scaled), when it was accepted.
+    pub latency_ms: Option<u64>,
 }
 
 struct Run {
@@ -276,6 +278,7 @@ impl ConductorSim {
                     workflow_id: None,
                     rejection: Some(reason.clone()),
                     scenario: None,
+                    latency_ms: None,
                 });
                 let (status, body) = error(StatusCode::BAD_REQUEST, &reason);
                 (status, (status, Json(body)).into_response())
@@ -292,6 +295,7 @@ impl ConductorSim {
                     workflow_id: Some(id.clone()),
                     rejection: None,
                     scenario: Some(self.scenarios[scenario].name.clone()),
+                    latency_ms: Some(self.latency(fixture.as_ref()).as_millis() as u64),
                 });
                 st.runs.insert(
                     id.clone(),
@@ -301,6 +305,12 @@ impl ConductorSim {
                 (StatusCode::OK, resp)
             }
         }
+    }
+
+    /// How long a fixture keeps its workflow RUNNING, scaled.
+    fn latency(&self, fixture: Option<&CommandFixture>) -> Duration {
+        let ms = fixture.map_or(50, |f| f.latency_ms.unwrap_or(DEFAULT_LATENCY_MS));
+        Duration::from_secs_f64(ms as f64 * self.latency_scale / 1000.0)
     }
 
     /// The workflow JSON of a dispatched command at this moment.
