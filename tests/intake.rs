@@ -21,24 +21,29 @@ fn replies_per_thread(sim: &Simulator) -> BTreeMap<String, usize> {
     per
 }
 
+/// `n` alerts on clusters `<prefix>-<i>` whose executions do not exist (intake, not
+/// investigation, is under test: each ends quickly in one "Triage failed" reply).
+fn add_unreadable_alerts(sim: &Simulator, n: usize, prefix: &str) {
+    for i in 0..n {
+        let execution = format!("deadbeef-0000-4000-8000-{i:012}");
+        sim.slack().add_message(alert_message(
+            "MAJOR",
+            prefix,
+            &format!("{prefix}-{i:03}"),
+            ACME_REDIS_ISSUE,
+            &execution,
+        ));
+    }
+}
+
 fn home() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-/// Intake, not investigation, is under test here: the burst's executions do not exist, so each
-/// triage ends quickly in a "Triage failed" reply — still exactly one reply per alert.
 #[tokio::test]
 async fn a_burst_of_500_alerts_is_paged_and_each_answered_once() {
     let sim = common::simulator().await;
-    for i in 0..500 {
-        sim.slack().add_message(alert_message(
-            "MAJOR",
-            "Burst",
-            &format!("burst-{i:03}"),
-            ACME_REDIS_ISSUE,
-            &format!("deadbeef-0000-4000-8000-{i:012}"),
-        ));
-    }
+    add_unreadable_alerts(&sim, 500, "burst");
     let h = home();
     let mut cmd = against_in(&sim, h.path());
     cmd.env("ONCALL_PAGE_SIZE", "50").env("ONCALL_MAX_TRIAGES", "16");
@@ -71,15 +76,7 @@ async fn a_429_storm_delays_posts_but_loses_none() {
 #[tokio::test]
 async fn two_instances_racing_post_exactly_one_reply_per_alert() {
     let sim = common::simulator().await;
-    for i in 0..20 {
-        sim.slack().add_message(alert_message(
-            "MAJOR",
-            "Race",
-            &format!("race-{i:02}"),
-            ACME_REDIS_ISSUE,
-            &format!("deadbeef-0000-4000-8000-{i:012}"),
-        ));
-    }
+    add_unreadable_alerts(&sim, 20, "race");
     let (h1, h2) = (home(), home());
     let (a, b) = tokio::join!(
         run(against_in(&sim, h1.path()), &["--no-tui", "--once", "--json"]),

@@ -22,7 +22,8 @@ use super::RequestRecord;
 use super::scenario::{CommandFixture, FixtureStatus, READ_ONLY_WORKFLOWS, Scenario};
 use crate::conductor::ClusterContext;
 
-/// Orchestration tasks that must run in no domain (domain.md §3).
+/// Orchestration tasks that must run in no domain (domain.md §3). The simulator's own copy, kept
+/// apart from the product's request builder on purpose: one shared list could be wrong in both.
 const NO_DOMAIN_TASKS: &[&str] = &[
     "prepare_agent_handler",
     "save_agent_handler_results",
