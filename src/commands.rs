@@ -15,6 +15,8 @@ use crate::config::{Config, ConfigError, ReasonerKind, Sources};
 use crate::core::{self, CoreError, Mode, Services};
 use crate::headless::{Printer, human_line};
 use crate::protocol::Op;
+use crate::reasoner::Reasoner;
+use crate::reasoner::anthropic::AnthropicAgent;
 use crate::sim::{self, SimOptions, Simulator};
 use crate::slack::{SlackClient, Ts, alert, reply};
 use crate::store::StateStore;
@@ -48,6 +50,28 @@ fn toolbox(config: &Config, conductor_url: &str) -> Toolbox {
     let client = Arc::new(ConductorClient::new(conductor_url, config.conductor.auth.clone()));
     let timing = Timing::new(config.conductor.dispatch_timeout, config.conductor.stuck_after);
     Toolbox::new(client, timing, MAX_DISPATCHES)
+}
+
+/// The reasoner the settings choose (a model only when chosen explicitly), or the exit code.
+fn reasoner(config: &Config) -> Result<Reasoner, u8> {
+    let settings = &config.reasoner;
+    match settings.kind {
+        ReasonerKind::Playbook => Ok(Reasoner::Playbook),
+        ReasonerKind::Anthropic => {
+            let key = settings.anthropic_key.clone().ok_or_else(|| {
+                fail(
+                    EXIT_USAGE,
+                    ConfigError::Missing {
+                        var: "ANTHROPIC_API_KEY",
+                        hint: "the anthropic reasoner needs an API key (or use --reasoner playbook)",
+                    },
+                )
+            })?;
+            let model = settings.model.clone().unwrap_or_else(|| "claude-sonnet-4-6".into());
+            Ok(Reasoner::Anthropic(AnthropicAgent::new(&settings.anthropic_base_url, key, &model)))
+        }
+        ReasonerKind::Openai => Err(not_built("the openai reasoner")),
+    }
 }
 
 fn load_scenarios(dir: Option<&Path>) -> Result<Vec<scenario::Scenario>, scenario::ScenarioError> {
@@ -105,9 +129,6 @@ async fn watch(cli: &Cli) -> u8 {
         Ok(c) => c,
         Err(e) => return fail(EXIT_USAGE, e),
     };
-    if config.reasoner.kind != ReasonerKind::Playbook {
-        return not_built(&format!("the {} reasoner", config.reasoner.kind.as_str()));
-    }
     let headless = cli.run.no_tui || demo;
     if !cli.run.no_tui {
         if !demo {
@@ -134,6 +155,10 @@ async fn watch(cli: &Cli) -> u8 {
         None
     };
     crate::redact::register_secrets(config.secret_values());
+    let reasoner = match reasoner(&config) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let (token, channel) = match config.require_slack() {
         Ok(access) => (access.token.clone(), access.channel.to_string()),
         Err(e) => return fail(EXIT_USAGE, e),
@@ -148,6 +173,7 @@ async fn watch(cli: &Cli) -> u8 {
         slack: SlackClient::new(&config.slack.api_url, token),
         channel,
         toolbox: Arc::new(toolbox(&config, &conductor_url)),
+        reasoner: Arc::new(reasoner),
     };
     let store = match StateStore::open(&config.state_file) {
         Ok(s) => s,
@@ -197,6 +223,10 @@ async fn triage(cli: &Cli, execution_id: &str) -> u8 {
     };
     let _logs = logging::init(&config.log_dir, config.log_keep, &config.log_filter, true);
     let toolbox = Arc::new(toolbox(&config, &url));
+    let reasoner = match reasoner(&config) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {
         while let Some(e) = rx.recv().await {
@@ -205,7 +235,7 @@ async fn triage(cli: &Cli, execution_id: &str) -> u8 {
             }
         }
     });
-    let result = core::investigate(Ts::now(), &alert, &toolbox, &tx).await;
+    let result = core::investigate(Ts::now(), &alert, &toolbox, &reasoner, &tx).await;
     drop(tx);
     let _ = printer.await;
     match result {

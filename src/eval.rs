@@ -63,6 +63,7 @@ pub async fn run_scenario(scenario: Scenario, options: SimOptions, toolbox: impl
         slack: SlackClient::new(&sim.slack_url, crate::config::Secret::new(sim.options.slack_token.clone())),
         channel: sim.channel().to_string(),
         toolbox: Arc::new(toolbox(&config)),
+        reasoner: Arc::new(crate::reasoner::Reasoner::Playbook),
     };
     let mut handle = core::start(Arc::new(config), services, store, Mode::Once);
     let mut dispatched_per_alert: BTreeMap<Ts, usize> = BTreeMap::new();

@@ -41,7 +41,9 @@ pub fn init(dir: &Path, keep: usize, filter: &str, to_stderr: bool) -> LogGuard 
             (None, None)
         }
     };
-    let stderr_layer = to_stderr.then(|| fmt::layer().with_writer(|| Redacting(std::io::stderr())));
+    // Colour only on a terminal, and never with NO_COLOR set.
+    let color = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let stderr_layer = to_stderr.then(|| fmt::layer().with_ansi(color).with_writer(|| Redacting(std::io::stderr())));
     let _ = tracing_subscriber::registry().with(filter).with(file_layer).with(stderr_layer).try_init();
     LogGuard { _file: guard }
 }

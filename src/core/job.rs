@@ -213,7 +213,15 @@ impl Job {
         let outcome = {
             let _permit = self.shared.investigations.acquire().await;
             let events = self.shared.events.clone();
-            match triage::investigate(self.ts, &self.record.alert, &self.shared.services.toolbox, &events).await {
+            match triage::investigate(
+                self.ts,
+                &self.record.alert,
+                &self.shared.services.toolbox,
+                &self.shared.services.reasoner,
+                &events,
+            )
+            .await
+            {
                 Ok(h) => {
                     let text = reply::render(&h);
                     self.shared.emit(Event::HypothesisReady {

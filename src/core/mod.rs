@@ -33,6 +33,7 @@ pub struct Services {
     pub slack: SlackClient,
     pub channel: String,
     pub toolbox: Arc<Toolbox>,
+    pub reasoner: Arc<crate::reasoner::Reasoner>,
 }
 
 /// How long the core runs.

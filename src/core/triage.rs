@@ -9,8 +9,8 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 use crate::protocol::Event;
-use crate::reasoner::Hypothesis;
 use crate::reasoner::playbook::{self, Investigation};
+use crate::reasoner::{Hypothesis, Reasoner};
 use crate::slack::Ts;
 use crate::slack::alert::Alert;
 use crate::tools::{Tool, Toolbox};
@@ -20,6 +20,8 @@ pub enum TriageError {
     /// The failing execution could not be read: nothing to reason from.
     #[error("{0}")]
     IncidentUnavailable(String),
+    #[error(transparent)]
+    Model(#[from] crate::reasoner::anthropic::AgentError),
 }
 
 /// Reads the execution and reasons to a hypothesis, reporting each step as events.
@@ -27,17 +29,21 @@ pub async fn investigate(
     alert_ts: Ts,
     alert: &Alert,
     toolbox: &Arc<Toolbox>,
+    reasoner: &Reasoner,
     events: &mpsc::UnboundedSender<Event>,
 ) -> Result<Hypothesis, TriageError> {
     let _ = events.send(Event::TriageStarted {
         alert_ts,
         execution_id: alert.execution_id.clone(),
-        reasoner: "playbook".into(),
+        reasoner: reasoner.name().into(),
     });
     let inv = Investigation::new(alert_ts, &alert.execution_id, toolbox.clone(), events.clone());
     let incident = inv.call(Tool::GetIncidentDetails.name(), json!({})).await;
     if !incident.ok {
         return Err(TriageError::IncidentUnavailable(incident.summary));
     }
-    Ok(playbook::triage(alert, &inv, &incident).await)
+    match reasoner {
+        Reasoner::Playbook => Ok(playbook::triage(alert, &inv, &incident).await),
+        Reasoner::Anthropic(agent) => Ok(agent.triage(alert, &inv, &incident).await?),
+    }
 }

@@ -1,10 +1,27 @@
 //! Reasoning from evidence to a root-cause hypothesis: the playbook engine (no model) today; the
 //! model agents build on the same `Hypothesis` and tools.
 
+pub mod anthropic;
 mod guide;
 pub mod playbook;
+pub mod sse;
 
 use serde::{Deserialize, Serialize};
+
+/// Who reasons: the playbook engine (no model), or a model driving the same tools.
+pub enum Reasoner {
+    Playbook,
+    Anthropic(anthropic::AnthropicAgent),
+}
+
+impl Reasoner {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Reasoner::Playbook => "playbook",
+            Reasoner::Anthropic(_) => "anthropic",
+        }
+    }
+}
 
 /// What a triage concludes; rendered into the reply of domain.md §5 by `slack::reply`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

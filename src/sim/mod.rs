@@ -3,6 +3,7 @@
 //! `oncall-triage sim`). It answers as the real services document: shapes, errors, paging, limits.
 
 pub mod conductor;
+pub mod model;
 pub mod scenario;
 pub mod slack;
 pub mod synthetic;
@@ -47,6 +48,8 @@ pub struct SimOptions {
     pub latency_scale: f64,
     /// How old each scenario's newest message is when the simulator starts.
     pub newest_age: Duration,
+    /// The key the scripted model expects in `x-api-key`.
+    pub model_key: String,
 }
 
 impl Default for SimOptions {
@@ -57,6 +60,7 @@ impl Default for SimOptions {
             token_ttl: Duration::from_secs(3600),
             latency_scale: 1.0,
             newest_age: Duration::from_secs(3),
+            model_key: "sk-ant-sim-0000000000000000".into(),
         }
     }
 }
@@ -64,6 +68,7 @@ impl Default for SimOptions {
 pub(crate) struct Shared {
     pub slack: SlackSim,
     pub conductor: ConductorSim,
+    pub model: model::ModelSim,
 }
 
 /// A running simulator; its servers stop when it is dropped.
@@ -72,6 +77,8 @@ pub struct Simulator {
     pub slack_url: String,
     /// Conductor API base, ending in `/api` (CONDUCTOR_SERVER_URL).
     pub conductor_url: String,
+    /// The scripted model's base (ANTHROPIC_BASE_URL).
+    pub anthropic_url: String,
     pub options: SimOptions,
     shared: Arc<Shared>,
     servers: Vec<JoinHandle<()>>,
@@ -100,6 +107,7 @@ impl Simulator {
         let messages = scenario::shift_messages(&scenarios, Ts::now(), newest_age);
         let shared = Arc::new(Shared {
             slack: SlackSim::new(CHANNEL, &options.slack_token, messages),
+            model: model::ModelSim::new(&options.model_key, scenarios.clone()),
             conductor: ConductorSim::new(
                 scenarios,
                 options.conductor_auth.clone(),
@@ -116,12 +124,15 @@ impl Simulator {
             .with_state(shared.clone());
         let (slack_base, slack_task) = serve(slack).await?;
         let (conductor_base, conductor_task) = serve(conductor).await?;
+        let model = Router::new().route("/v1/messages", post(model::messages)).with_state(shared.clone());
+        let (model_base, model_task) = serve(model).await?;
         Ok(Simulator {
             slack_url: format!("{slack_base}/api/"),
             conductor_url: format!("{conductor_base}/api"),
+            anthropic_url: model_base,
             options,
             shared,
-            servers: vec![slack_task, conductor_task],
+            servers: vec![slack_task, conductor_task, model_task],
         })
     }
 
@@ -131,6 +142,10 @@ impl Simulator {
 
     pub fn conductor(&self) -> &ConductorSim {
         &self.shared.conductor
+    }
+
+    pub fn model(&self) -> &model::ModelSim {
+        &self.shared.model
     }
 
     pub fn channel(&self) -> &str {
@@ -149,6 +164,8 @@ impl Simulator {
             lines.push(format!("CONDUCTOR_AUTH_KEY={key}"));
             lines.push(format!("CONDUCTOR_AUTH_SECRET={secret}"));
         }
+        lines.push(format!("ANTHROPIC_BASE_URL={}", self.anthropic_url));
+        lines.push(format!("ANTHROPIC_API_KEY={}", self.options.model_key));
         lines
     }
 }
@@ -161,6 +178,8 @@ impl Simulator {
         config.slack.channel = Some(CHANNEL.to_string());
         config.slack.api_url = self.slack_url.clone();
         config.conductor.server_url = Some(self.conductor_url.clone());
+        config.reasoner.anthropic_base_url = self.anthropic_url.clone();
+        config.reasoner.anthropic_key = Some(Secret::new(self.options.model_key.clone()));
         config.conductor.auth = self
             .options
             .conductor_auth
