@@ -41,6 +41,7 @@ async fn main() {
             slack: SlackClient::new(&sim.slack_url, Secret::new(sim.options.slack_token.clone())),
             channel: sim.channel().to_string(),
             toolbox: Arc::new(Toolbox::new(Arc::new(client), timing, 8)),
+            reasoner: Arc::new(oncall_triage::reasoner::Reasoner::Playbook),
         };
         let store = StateStore::open(&config.state_file).unwrap();
         let mut handle = core::start(Arc::new(config), services, store, Mode::Once);
