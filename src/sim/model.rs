@@ -103,7 +103,10 @@ pub(super) async fn messages(
     let error = |status: StatusCode, kind: &str, message: &str| {
         (status, axum::Json(json!({"type": "error", "error": {"type": kind, "message": message}}))).into_response()
     };
-    if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(sim.key.as_str()) {
+    // The API takes the key as `x-api-key` or as a bearer token (the Python SDK 2.x sends the latter).
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let given = header("x-api-key").or_else(|| header("authorization").and_then(|a| a.strip_prefix("Bearer ")));
+    if given != Some(sim.key.as_str()) {
         return error(StatusCode::UNAUTHORIZED, "authentication_error", "invalid x-api-key");
     }
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {

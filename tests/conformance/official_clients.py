@@ -17,6 +17,8 @@ from conductor.client.http.models.start_workflow_request import StartWorkflowReq
 from conductor.client.http.rest import ApiException
 from conductor.client.orkes_clients import OrkesClients
 
+import anthropic
+
 env = os.environ
 CHANNEL = env["SLACK_ALERT_CHANNEL"]
 
@@ -126,4 +128,23 @@ for name, command, t2d, why in [
         assert e.status == 400, e.status
         assert why in str(e.body), e.body
 ok("a mutating workflow and a wrong taskToDomain are rejected with 400")
+# ---- the scripted model, read by the official anthropic SDK ------------------------------------
+model = anthropic.Anthropic(base_url=env["ANTHROPIC_BASE_URL"], api_key=env["ANTHROPIC_API_KEY"], max_retries=2)
+tools = [{"name": "get_incident_details", "description": "the failing execution", "input_schema": {"type": "object", "properties": {}}}]
+question = [{"role": "user", "content": f"Alert (execution {env['EXECUTION_ID']})"}]
+# The Rust side injected one 529 Overloaded: the SDK retries it.
+with model.messages.stream(model="claude-sim", max_tokens=512, tools=tools, messages=question) as stream:
+    first = stream.get_final_message()
+assert first.stop_reason == "tool_use", first
+call = [b for b in first.content if b.type == "tool_use"][0]
+assert call.name == "get_incident_details" and call.input == {"execution_id": env["EXECUTION_ID"]}, call
+answer = question + [{"role": "assistant", "content": [b.model_dump() for b in first.content]},
+                     {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "FAILED"}]}]
+text = ""
+with model.messages.stream(model="claude-sim", max_tokens=512, tools=tools, messages=answer) as stream:
+    for piece in stream.text_stream:
+        text += piece
+    final = stream.get_final_message()
+assert final.stop_reason == "end_turn" and text.startswith("*Issue*:"), (final, text)
+ok("anthropic SDK parses the scripted model's stream: tool_use input from JSON fragments, text deltas, 529 retried")
 print("conformance: all checks passed")
