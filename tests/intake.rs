@@ -36,6 +36,17 @@ fn add_unreadable_alerts(sim: &Simulator, n: usize, prefix: &str) {
     }
 }
 
+/// Puts the claim reaction on `ts` as the shared bot would (another instance, or an earlier run).
+async fn claim_as_the_bot(sim: &Simulator, ts: Ts) {
+    common::http()
+        .post(format!("{}reactions.add", sim.slack_url))
+        .bearer_auth(&sim.options.slack_token)
+        .json(&json!({"channel": sim.channel(), "timestamp": ts.to_string(), "name": "eyes"}))
+        .send()
+        .await
+        .unwrap();
+}
+
 fn home() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
@@ -161,13 +172,7 @@ async fn a_claim_from_before_a_restart_is_resumed_and_posted_once() {
             )
         })
         .unwrap();
-    common::http()
-        .post(format!("{}reactions.add", sim.slack_url))
-        .bearer_auth(&sim.options.slack_token)
-        .json(&json!({"channel": sim.channel(), "timestamp": ts.to_string(), "name": "eyes"}))
-        .send()
-        .await
-        .unwrap();
+    claim_as_the_bot(&sim, ts).await;
     let out = run(against_in(&sim, h.path()), &["--no-tui", "--once", "--json"]).await;
     assert!(out.status.success());
     assert_eq!(replies_per_thread(&sim).get(&ts.to_string()), Some(&1), "resumed, posted once");
@@ -179,13 +184,7 @@ async fn a_claim_from_before_a_restart_is_resumed_and_posted_once() {
 async fn a_foreign_claim_is_respected_within_the_lease_and_taken_over_after() {
     let sim = common::simulator().await;
     let ts = sim.slack().add_message(alert_message("MAJOR", "Lease", "lease-prod", ACME_REDIS_ISSUE, ACME_EXECUTION));
-    common::http()
-        .post(format!("{}reactions.add", sim.slack_url))
-        .bearer_auth(&sim.options.slack_token)
-        .json(&json!({"channel": sim.channel(), "timestamp": ts.to_string(), "name": "eyes"}))
-        .send()
-        .await
-        .unwrap();
+    claim_as_the_bot(&sim, ts).await;
     let h = home();
     let out = run(against_in(&sim, h.path()), &["--no-tui", "--once", "--json"]).await;
     let events = json_lines(&out);
