@@ -132,7 +132,10 @@ async fn watch(cli: &Cli) -> u8 {
     let headless = cli.run.no_tui || demo;
     if !cli.run.no_tui {
         if !demo {
-            return fail(EXIT_USAGE, "the console (TUI) is not built yet in this version: run headless with --no-tui, or try --demo");
+            return fail(
+                EXIT_USAGE,
+                "the console (TUI) is not built yet in this version: run headless with --no-tui, or try --demo",
+            );
         }
         eprintln!(
             "oncall-triage: the console (TUI) is not built yet in this version; showing the event stream instead"
