@@ -49,7 +49,11 @@ const MAX_DISPATCHES: usize = 8;
 fn toolbox(config: &Config, conductor_url: &str) -> Toolbox {
     let client = Arc::new(ConductorClient::new(conductor_url, config.conductor.auth.clone()));
     let timing = Timing::new(config.conductor.dispatch_timeout, config.conductor.stuck_after);
-    Toolbox::new(client, timing, MAX_DISPATCHES)
+    Toolbox::new(client, timing, MAX_DISPATCHES).with_sql_policy(sql_policy(config))
+}
+
+fn sql_policy(config: &Config) -> sql_guard::Policy {
+    sql_guard::Policy::default().with_relations(config.sql_relations.iter().map(String::as_str))
 }
 
 /// The reasoner the settings choose (a model only when chosen explicitly), or the exit code.
@@ -87,7 +91,10 @@ pub async fn run(cli: Cli) -> u8 {
         Some(Command::Triage { execution_id }) => triage(&cli, execution_id).await,
         Some(Command::ParseAlert { file }) => parse_alert(file.as_deref()),
         Some(Command::Sim { scenarios }) => serve_simulator(scenarios.as_deref()).await,
-        Some(Command::CheckSql { sql }) => check_sql(sql.as_deref()),
+        Some(Command::CheckSql { sql }) => match load_config(&cli, false) {
+            Ok(config) => check_sql(sql.as_deref(), &sql_policy(&config)),
+            Err(e) => fail(EXIT_USAGE, e),
+        },
         Some(Command::Eval { scenarios }) => evaluate(scenarios.as_deref()).await,
         Some(Command::Replay { .. }) => not_built("replay"),
         Some(Command::Export { .. }) => not_built("export"),
@@ -264,7 +271,7 @@ async fn evaluate(dir: Option<&Path>) -> u8 {
     if rows.iter().all(crate::eval::Row::passed) { EXIT_OK } else { EXIT_FAILED }
 }
 
-fn check_sql(sql: Option<&str>) -> u8 {
+fn check_sql(sql: Option<&str>, policy: &sql_guard::Policy) -> u8 {
     let text = match sql {
         Some(s) => s.to_string(),
         None => {
@@ -275,7 +282,7 @@ fn check_sql(sql: Option<&str>) -> u8 {
             s
         }
     };
-    let verdict = sql_guard::check(&text, &sql_guard::Policy::default());
+    let verdict = sql_guard::check(&text, policy);
     println!("{}", serde_json::to_string(&verdict).unwrap_or_default());
     if verdict.allowed { EXIT_OK } else { EXIT_FAILED }
 }

@@ -108,6 +108,7 @@ pub const SETTINGS: &[&str] = &[
     "ONCALL_LOG_DIR",
     "ONCALL_LOG_KEEP",
     "ONCALL_METRICS_ADDR",
+    "ONCALL_SQL_RELATIONS",
     "RUST_LOG",
 ];
 
@@ -246,6 +247,8 @@ pub struct Config {
     pub log_keep: usize,
     pub metrics_addr: Option<SocketAddr>,
     pub log_filter: String,
+    /// Relations the SQL tool may read beyond the Conductor tables (Orkes-only tables).
+    pub sql_relations: Vec<String>,
 }
 
 /// The settings a Slack-watching run cannot start without.
@@ -389,6 +392,9 @@ impl Config {
             log_keep: number("ONCALL_LOG_KEEP", 14, 1, 10_000)? as usize,
             metrics_addr,
             log_filter: text("RUST_LOG", "info"),
+            sql_relations: get("ONCALL_SQL_RELATIONS")
+                .map(|v| v.split(',').map(|r| r.trim().to_ascii_lowercase()).filter(|r| !r.is_empty()).collect())
+                .unwrap_or_default(),
         })
     }
 

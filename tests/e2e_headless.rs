@@ -354,3 +354,16 @@ async fn secrets_in_evidence_reach_no_post_event_or_log() {
         assert!(!everything.contains(secret), "{secret} leaked");
     }
 }
+
+#[test]
+fn extra_relations_are_allowed_only_when_configured() {
+    let sql = "SELECT count(*) FROM orkes_audit_log";
+    let out = binary().args(["check-sql", sql]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = binary()
+        .env("ONCALL_SQL_RELATIONS", "orkes_audit_log, orkes_secret_meta")
+        .args(["check-sql", sql])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}

@@ -215,7 +215,7 @@ fn pod_name(tool: Tool, v: &Value) -> Result<String, ToolError> {
 
 /// Validates `args` for the tool called `name`. `execution_id` may be passed to any tool (models
 /// do); it is checked against the triage's execution when the call runs, never used to address.
-pub fn parse_call(name: &str, args: &Value) -> Result<ToolCall, ToolError> {
+pub fn parse_call(name: &str, args: &Value, sql: &sql_guard::Policy) -> Result<ToolCall, ToolError> {
     let tool = Tool::from_name(name).ok_or_else(|| ToolError::Unknown(name.chars().take(80).collect()))?;
     let bad = |reason: String| ToolError::BadArguments { tool: tool.name(), reason };
     let empty = Map::new();
@@ -262,7 +262,7 @@ pub fn parse_call(name: &str, args: &Value) -> Result<ToolCall, ToolError> {
     }
     if tool == Tool::RunSqlSelect {
         let query = args["query"].as_str().ok_or_else(|| bad("query must be a string".into()))?;
-        let checked = sql_guard::check(query, &sql_guard::Policy::default());
+        let checked = sql_guard::check(query, sql);
         let normalized = match (checked.allowed, checked.dispatched) {
             (true, Some(sql)) => sql,
             _ => return Err(ToolError::SqlRejected(checked.reason.unwrap_or_else(|| "not allowed".into()))),
@@ -277,6 +277,9 @@ pub fn parse_call(name: &str, args: &Value) -> Result<ToolCall, ToolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::LazyLock;
+
+    static P: LazyLock<sql_guard::Policy> = LazyLock::new(sql_guard::Policy::default);
 
     /// domain.md §3: the commands that mutate or disrupt a cluster.
     const MUTATING: &[&str] = &[
@@ -314,7 +317,7 @@ mod tests {
     fn no_tool_call_can_name_a_mutating_command() {
         for m in MUTATING {
             for name in [m.to_string(), m.to_ascii_lowercase(), format!("run_{}", m.to_ascii_lowercase())] {
-                assert!(matches!(parse_call(&name, &json!({})), Err(ToolError::Unknown(_))), "{name}");
+                assert!(matches!(parse_call(&name, &json!({}), &P), Err(ToolError::Unknown(_))), "{name}");
             }
             // Smuggled through arguments of a real tool.
             for args in [
@@ -322,29 +325,29 @@ mod tests {
                 json!({"workflow": m.to_ascii_lowercase()}),
                 json!({"podName": "p", "command": m}),
             ] {
-                assert!(parse_call("pull_pod_logs", &args).is_err(), "{args}");
-                assert!(parse_call("get_pods_data", &args).is_err(), "{args}");
+                assert!(parse_call("pull_pod_logs", &args, &P).is_err(), "{args}");
+                assert!(parse_call("get_pods_data", &args, &P).is_err(), "{args}");
             }
         }
     }
 
     #[test]
     fn arguments_are_validated_with_clear_errors() {
-        let err = parse_call("pull_pod_logs", &json!({})).unwrap_err();
+        let err = parse_call("pull_pod_logs", &json!({}), &P).unwrap_err();
         assert_eq!(err.to_string(), "pull_pod_logs: `podName` is required");
-        let err = parse_call("pull_pod_logs", &json!({"podName": "p", "lines": 5000})).unwrap_err();
+        let err = parse_call("pull_pod_logs", &json!({"podName": "p", "lines": 5000}), &P).unwrap_err();
         assert_eq!(err.to_string(), "pull_pod_logs: lines must be a whole number from 1 to 1000, not 5000");
-        let err = parse_call("get_pod_events", &json!({"podName": "p; rm -rf /"})).unwrap_err();
+        let err = parse_call("get_pod_events", &json!({"podName": "p; rm -rf /"}), &P).unwrap_err();
         assert!(err.to_string().contains("not a Kubernetes pod name"));
-        assert!(parse_call("get_pods_data", &json!("x")).is_err());
+        assert!(parse_call("get_pods_data", &json!("x"), &P).is_err());
         let call =
-            parse_call("pull_pod_logs", &json!({"podName": "orkes-conductor-deployment-a-b", "execution_id": "e"}))
+            parse_call("pull_pod_logs", &json!({"podName": "orkes-conductor-deployment-a-b", "execution_id": "e"}), &P)
                 .unwrap();
         assert_eq!(call.params["lines"], 200);
         assert_eq!(call.params["fetchOption"], "TAIL");
-        let err = parse_call("run_sql_select", &json!({"query": "DELETE FROM workflow"})).unwrap_err();
+        let err = parse_call("run_sql_select", &json!({"query": "DELETE FROM workflow"}), &P).unwrap_err();
         assert!(matches!(err, ToolError::SqlRejected(_)), "{err}");
-        let call = parse_call("run_sql_select", &json!({"query": "select count(*) from workflow"})).unwrap();
+        let call = parse_call("run_sql_select", &json!({"query": "select count(*) from workflow"}), &P).unwrap();
         assert!(call.params["query"].as_str().unwrap().contains("LIMIT"), "the row cap: {}", call.params["query"]);
         assert_eq!(call.params["transactional"], false);
     }

@@ -48,6 +48,7 @@ pub enum IncidentError {
 /// The tools of one product instance: one Conductor client, one dispatch limit, one cache.
 pub struct Toolbox {
     conductor: Arc<ConductorClient>,
+    sql: super::sql_guard::Policy,
     timing: Timing,
     dispatches: Semaphore,
     executions: Mutex<HashMap<String, Arc<Execution>>>,
@@ -55,7 +56,19 @@ pub struct Toolbox {
 
 impl Toolbox {
     pub fn new(conductor: Arc<ConductorClient>, timing: Timing, max_dispatches: usize) -> Toolbox {
-        Toolbox { conductor, timing, dispatches: Semaphore::new(max_dispatches.max(1)), executions: Mutex::default() }
+        Toolbox {
+            conductor,
+            sql: super::sql_guard::Policy::default(),
+            timing,
+            dispatches: Semaphore::new(max_dispatches.max(1)),
+            executions: Mutex::default(),
+        }
+    }
+
+    /// The SQL guard's policy for `run_sql_select` (the default allows the Conductor tables).
+    pub fn with_sql_policy(mut self, policy: super::sql_guard::Policy) -> Toolbox {
+        self.sql = policy;
+        self
     }
 
     /// The failing execution, read once per execution id.
@@ -88,7 +101,7 @@ impl Toolbox {
         };
         let shown_args = serde_json::from_str(&crate::redact::redact(&args.to_string())).unwrap_or(Value::Null);
         emit(Event::ToolStarted { alert_ts, call_id: call_id.into(), tool: name.into(), args: shown_args });
-        let output = match parse_call(name, args) {
+        let output = match parse_call(name, args, &self.sql) {
             Err(e) => ToolOutput::failed(Tool::from_name(name), format!("tool error: {e}")),
             Ok(_)
                 if args
