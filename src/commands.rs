@@ -16,7 +16,7 @@ use crate::core::{self, CoreError, Mode, Services};
 use crate::headless::{Printer, human_line};
 use crate::protocol::Op;
 use crate::reasoner::Reasoner;
-use crate::reasoner::anthropic::AnthropicAgent;
+use crate::reasoner::agent::{ModelAgent, Wire};
 use crate::sim::{self, SimOptions, Simulator};
 use crate::slack::{SlackClient, Ts, alert, reply};
 use crate::store::StateStore;
@@ -72,9 +72,18 @@ fn reasoner(config: &Config) -> Result<Reasoner, u8> {
                 )
             })?;
             let model = settings.model.clone().unwrap_or_else(|| "claude-sonnet-4-6".into());
-            Ok(Reasoner::Anthropic(AnthropicAgent::new(&settings.anthropic_base_url, key, &model)))
+            Ok(Reasoner::Model(ModelAgent::new(Wire::Anthropic, &settings.anthropic_base_url, Some(key), &model)))
         }
-        ReasonerKind::Openai => Err(not_built("the openai reasoner")),
+        ReasonerKind::Openai => {
+            // Config::resolve already insisted on the model name for this reasoner.
+            let model = settings.model.clone().unwrap_or_default();
+            Ok(Reasoner::Model(ModelAgent::new(
+                Wire::OpenAi,
+                &settings.openai_base_url,
+                settings.openai_key.clone(),
+                &model,
+            )))
+        }
     }
 }
 

@@ -330,7 +330,9 @@ impl Config {
         };
         let model = get("ONCALL_MODEL")
             .map(str::to_string)
-            .or_else(|| (kind == ReasonerKind::Anthropic).then(|| "claude-sonnet-4-6".to_string()));
+            .or_else(|| (kind == ReasonerKind::Anthropic).then(|| "claude-sonnet-4-6".to_string()))
+            // The demo's scripted model answers to any name.
+            .or_else(|| demo.then(|| "sim-model".to_string()));
         if kind == ReasonerKind::Openai && model.is_none() {
             return Err(ConfigError::Missing {
                 var: "ONCALL_MODEL",

@@ -1,5 +1,5 @@
 //! The simulator's fidelity, judged by the official clients (slack_sdk 3.48, conductor-python
-//! 2.0, anthropic 2.14) from the venv that scripts/test prepares. Without that venv this test fails and says how
+//! 2.0, anthropic 2.14, openai 3.57) from the venv that scripts/test prepares. Without that venv this test fails and says how
 //! to get it: it never skips silently.
 
 mod common;
@@ -20,7 +20,8 @@ async fn official_clients_agree_with_the_simulator() {
     );
     let sim = common::simulator().await;
     sim.slack().inject_rate_limit("reactions.get", 1, 1);
-    sim.model().inject_overloaded(1);
+    // One for the openai SDK, then one for the anthropic SDK: each must retry.
+    sim.model().inject_overloaded(2);
     let scenario = oncall_triage::sim::scenario::embedded().unwrap().remove(0);
     let (execution_id, execution) = scenario.executions.iter().next().unwrap();
     let ctx = oncall_triage::conductor::ClusterContext::from_execution(execution).unwrap();
@@ -41,5 +42,7 @@ async fn official_clients_agree_with_the_simulator() {
     let statuses: Vec<u16> =
         sim.slack().requests().iter().filter(|r| r.api == "reactions.get").map(|r| r.status).collect();
     assert_eq!(statuses, vec![429, 200], "slack_sdk retried after the 429");
-    assert_eq!(sim.model().requests().len(), 3, "one 529, retried by the SDK, then the second turn");
+    let paths: Vec<String> = sim.model().requests().iter().map(|r| r["messages"][0]["role"].to_string()).collect();
+    // openai: 503, retried, then three answers (its system message first); anthropic: 529, retried, then the second turn.
+    assert_eq!(paths.len(), 4 + 3, "{paths:?}");
 }

@@ -235,15 +235,16 @@ async fn sim_command_prints_exportable_urls_that_work() {
     let vars = tokio::task::spawn_blocking(move || {
         let mut lines = BufReader::new(stdout).lines();
         let mut vars = BTreeMap::new();
-        for _ in 0..6 {
+        while !vars.contains_key("OPENAI_API_KEY") {
             let line = lines.next().unwrap().unwrap();
             let (k, v) = line.split_once('=').unwrap();
             vars.insert(k.to_string(), v.to_string());
         }
-        vars
+        (vars, lines)
     })
     .await
     .unwrap();
+    let (vars, _open) = vars;
     let answer: Value = common::http()
         .get(format!("{}auth.test", vars["SLACK_API_URL"]))
         .bearer_auth(&vars["SLACK_BOT_TOKEN"])

@@ -21,7 +21,7 @@ pub enum TriageError {
     #[error("{0}")]
     IncidentUnavailable(String),
     #[error(transparent)]
-    Model(#[from] crate::reasoner::anthropic::AgentError),
+    Model(#[from] crate::reasoner::agent::AgentError),
 }
 
 /// Reads the execution and reasons to a hypothesis, reporting each step as events.
@@ -44,6 +44,6 @@ pub async fn investigate(
     }
     match reasoner {
         Reasoner::Playbook => Ok(playbook::triage(alert, &inv, &incident).await),
-        Reasoner::Anthropic(agent) => Ok(agent.triage(alert, &inv, &incident).await?),
+        Reasoner::Model(agent) => Ok(agent.triage(alert, &inv, &incident).await?),
     }
 }

@@ -1,8 +1,10 @@
-//! Reasoning from evidence to a root-cause hypothesis: the playbook engine (no model) today; the
-//! model agents build on the same `Hypothesis` and tools.
+//! Reasoning from evidence to a root-cause hypothesis: the playbook engine (no model), or a model
+//! agent (Anthropic or OpenAI-compatible wire) driving the same tools to the same `Hypothesis`.
 
-pub mod anthropic;
+pub mod agent;
+mod anthropic;
 mod guide;
+mod openai;
 pub mod playbook;
 pub mod sse;
 
@@ -11,14 +13,14 @@ use serde::{Deserialize, Serialize};
 /// Who reasons: the playbook engine (no model), or a model driving the same tools.
 pub enum Reasoner {
     Playbook,
-    Anthropic(anthropic::AnthropicAgent),
+    Model(agent::ModelAgent),
 }
 
 impl Reasoner {
     pub fn name(&self) -> &'static str {
         match self {
             Reasoner::Playbook => "playbook",
-            Reasoner::Anthropic(_) => "anthropic",
+            Reasoner::Model(agent) => agent.wire().name(),
         }
     }
 }

@@ -203,11 +203,23 @@ fn with_code(line: &str) -> String {
     format!("`{}`", line.replace('`', "'"))
 }
 
+/// The issues as the execution states them (fuller than the alert's text), else the alert's.
+fn issues<'a>(alert: &'a Alert, execution: Option<&'a Execution>) -> &'a [crate::slack::alert::Issue] {
+    execution.filter(|e| !e.issues.is_empty()).map_or(&alert.issues, |e| &e.issues)
+}
+
+/// The plan's first stage alone (the cluster-wide picture): a model agent's head start.
+pub async fn first_stage(alert: &Alert, inv: &Investigation) -> Vec<ToolOutput> {
+    let execution = inv.toolbox.incident(&inv.execution_id).await.ok();
+    let kind = issues(alert, execution.as_deref()).first().map_or(AlertKind::Unknown, |i| i.kind);
+    inv.all(plan(kind).first.iter().map(|t| (*t, json!({}))).collect()).await
+}
+
 /// Investigates the alert by its kind's plan and concludes; `incident` is the answer of
 /// `get_incident_details`, already asked.
 pub async fn triage(alert: &Alert, inv: &Investigation, incident: &ToolOutput) -> Hypothesis {
     let execution: Option<Arc<Execution>> = inv.toolbox.incident(&inv.execution_id).await.ok();
-    let issues = execution.as_ref().filter(|e| !e.issues.is_empty()).map_or(&alert.issues, |e| &e.issues);
+    let issues = issues(alert, execution.as_deref());
     let kind = issues.first().map_or(AlertKind::Unknown, |i| i.kind);
     let plan = plan(kind);
 

@@ -79,6 +79,8 @@ pub struct Simulator {
     pub conductor_url: String,
     /// The scripted model's base (ANTHROPIC_BASE_URL).
     pub anthropic_url: String,
+    /// The OpenAI-compatible base (ends in `/v1`), served by the same scripted model.
+    pub openai_url: String,
     pub options: SimOptions,
     shared: Arc<Shared>,
     servers: Vec<JoinHandle<()>>,
@@ -124,11 +126,15 @@ impl Simulator {
             .with_state(shared.clone());
         let (slack_base, slack_task) = serve(slack).await?;
         let (conductor_base, conductor_task) = serve(conductor).await?;
-        let model = Router::new().route("/v1/messages", post(model::messages)).with_state(shared.clone());
+        let model = Router::new()
+            .route("/v1/messages", post(model::messages))
+            .route("/v1/chat/completions", post(model::chat_completions))
+            .with_state(shared.clone());
         let (model_base, model_task) = serve(model).await?;
         Ok(Simulator {
             slack_url: format!("{slack_base}/api/"),
             conductor_url: format!("{conductor_base}/api"),
+            openai_url: format!("{model_base}/v1"),
             anthropic_url: model_base,
             options,
             shared,
@@ -166,6 +172,8 @@ impl Simulator {
         }
         lines.push(format!("ANTHROPIC_BASE_URL={}", self.anthropic_url));
         lines.push(format!("ANTHROPIC_API_KEY={}", self.options.model_key));
+        lines.push(format!("OPENAI_BASE_URL={}", self.openai_url));
+        lines.push(format!("OPENAI_API_KEY={}", self.options.model_key));
         lines
     }
 }
@@ -180,6 +188,8 @@ impl Simulator {
         config.conductor.server_url = Some(self.conductor_url.clone());
         config.reasoner.anthropic_base_url = self.anthropic_url.clone();
         config.reasoner.anthropic_key = Some(Secret::new(self.options.model_key.clone()));
+        config.reasoner.openai_base_url = self.openai_url.clone();
+        config.reasoner.openai_key = Some(Secret::new(self.options.model_key.clone()));
         config.conductor.auth = self
             .options
             .conductor_auth

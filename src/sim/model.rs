@@ -1,7 +1,9 @@
-//! The scripted model: an Anthropic Messages API (`POST /v1/messages`, streaming SSE) that plays
-//! a scenario's `llm` turns (scenarios.md) — tool calls, several at once, or the final text —
-//! with `{execution_id}` and `{pod:<regex>}` filled from the conversation. Text and tool-input
-//! JSON are streamed in small fragments, as the real API does. 529 Overloaded on request.
+//! The scripted model: plays a scenario's `llm` turns (scenarios.md) — tool calls, several at
+//! once, or the final text — with `{execution_id}` and `{pod:<regex>}` filled from the
+//! conversation, on both wire formats: the Anthropic Messages API (`POST /v1/messages`) and
+//! OpenAI chat completions (`POST /v1/chat/completions`), streamed or whole. Text and tool
+//! arguments stream in small fragments, as the real APIs do. Overloads on request (Anthropic 529,
+//! OpenAI 503, both with retry-after).
 
 use std::sync::Mutex;
 
@@ -94,98 +96,211 @@ fn pieces(text: &str, size: usize) -> Vec<String> {
     chars.chunks(size).map(|c| c.iter().collect()).collect()
 }
 
+/// What both wire formats share: the key, the JSON body, the record, the injected overloads, and
+/// the scenario's next turn (by the number of assistant messages so far), its inputs filled.
+enum Scripted {
+    Refused(Response),
+    Turn { request: Value, index: usize, turn: LlmTurn },
+}
+
+/// The key as `x-api-key` or a bearer token (the Anthropic SDK 2.x sends the latter; OpenAI
+/// clients always do).
+fn next_turn(
+    sim: &ModelSim,
+    headers: &HeaderMap,
+    body: &[u8],
+    error: impl Fn(StatusCode, &str, &str) -> Response,
+    overloaded: (u16, &str, &str),
+) -> Scripted {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let given = header("x-api-key").or_else(|| header("authorization").and_then(|a| a.strip_prefix("Bearer ")));
+    if given != Some(sim.key.as_str()) {
+        return Scripted::Refused(error(StatusCode::UNAUTHORIZED, "authentication_error", "invalid API key"));
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return Scripted::Refused(error(StatusCode::BAD_REQUEST, "invalid_request_error", "the body must be JSON"));
+    };
+    sim.requests.lock().unwrap_or_else(|p| p.into_inner()).push(request.clone());
+    {
+        let mut left = sim.overloaded.lock().unwrap_or_else(|p| p.into_inner());
+        if *left > 0 {
+            *left -= 1;
+            let (status, kind, message) = overloaded;
+            let mut resp =
+                error(StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE), kind, message);
+            resp.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            return Scripted::Refused(resp);
+        }
+    }
+    let messages = request["messages"].as_array().cloned().unwrap_or_default();
+    let first_user = messages.iter().find(|m| m["role"] == "user").cloned().unwrap_or(Value::Null);
+    let (turns, execution_id) = sim.script(std::slice::from_ref(&first_user));
+    let index = messages.iter().filter(|m| m["role"] == "assistant").count();
+    let mut conversation = String::new();
+    messages.iter().for_each(|m| texts(m, &mut conversation));
+    let turn = match turns.get(index).or_else(|| turns.last()).cloned() {
+        Some(LlmTurn::ToolCalls { tool_calls }) => LlmTurn::ToolCalls {
+            tool_calls: tool_calls
+                .into_iter()
+                .map(|c| ToolCallTurn { input: fill(&c.input, &execution_id, &conversation), name: c.name })
+                .collect(),
+        },
+        Some(text) => text,
+        None => LlmTurn::Text { text: String::new() },
+    };
+    Scripted::Turn { request, index, turn }
+}
+
+fn event_stream(out: String) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], out)
+        .into_response()
+}
+
+/// `POST /v1/messages`: the Anthropic Messages API, streamed or whole.
 pub(super) async fn messages(
     State(shared): State<std::sync::Arc<super::Shared>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let sim = &shared.model;
     let error = |status: StatusCode, kind: &str, message: &str| {
         (status, axum::Json(json!({"type": "error", "error": {"type": kind, "message": message}}))).into_response()
     };
-    // The API takes the key as `x-api-key` or as a bearer token (the Python SDK 2.x sends the latter).
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let given = header("x-api-key").or_else(|| header("authorization").and_then(|a| a.strip_prefix("Bearer ")));
-    if given != Some(sim.key.as_str()) {
-        return error(StatusCode::UNAUTHORIZED, "authentication_error", "invalid x-api-key");
-    }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "the body must be JSON");
+    let (request, index, turn) =
+        match next_turn(&shared.model, &headers, &body, error, (529, "overloaded_error", "Overloaded")) {
+            Scripted::Refused(resp) => return resp,
+            Scripted::Turn { request, index, turn } => (request, index, turn),
+        };
+    let (content, stop) = match &turn {
+        LlmTurn::Text { text } => (vec![json!({"type": "text", "text": text})], "end_turn"),
+        LlmTurn::ToolCalls { tool_calls } => (
+            tool_calls
+                .iter()
+                .enumerate()
+                .map(|(i, c)| json!({"type": "tool_use", "id": format!("toolu_sim_{index}_{i}"), "name": c.name, "input": c.input}))
+                .collect(),
+            "tool_use",
+        ),
     };
-    sim.requests.lock().unwrap_or_else(|p| p.into_inner()).push(request.clone());
-    {
-        let mut overloaded = sim.overloaded.lock().unwrap_or_else(|p| p.into_inner());
-        if *overloaded > 0 {
-            *overloaded -= 1;
-            let mut resp = error(
-                StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-                "overloaded_error",
-                "Overloaded",
-            );
-            resp.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
-            return resp;
-        }
+    let input_tokens = request["messages"].to_string().len() / 4;
+    let output_tokens = content.iter().map(|c| c.to_string().len()).sum::<usize>() / 4;
+    let message = json!({"id": format!("msg_sim_{index}"), "type": "message", "role": "assistant", "model": request["model"],
+        "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": input_tokens, "output_tokens": 1}});
+    if request["stream"] != true {
+        let mut whole = message;
+        whole["content"] = json!(content);
+        whole["stop_reason"] = json!(stop);
+        whole["usage"]["output_tokens"] = json!(output_tokens);
+        return (StatusCode::OK, axum::Json(whole)).into_response();
     }
-    let messages = request["messages"].as_array().cloned().unwrap_or_default();
-    let (turns, execution_id) = sim.script(&messages);
-    let index = messages.iter().filter(|m| m["role"] == "assistant").count();
-    let mut conversation = String::new();
-    messages.iter().for_each(|m| texts(&m["content"], &mut conversation));
-    let turn = turns.get(index).or_else(|| turns.last()).cloned().unwrap_or(LlmTurn::Text { text: String::new() });
-
     let mut out = String::new();
-    sse(
-        &mut out,
-        "message_start",
-        json!({"type": "message_start", "message": {"id": format!("msg_sim_{index}"), "type": "message",
-        "role": "assistant", "model": request["model"], "content": [], "stop_reason": null, "usage": {"input_tokens": conversation.len() / 4, "output_tokens": 1}}}),
-    );
+    sse(&mut out, "message_start", json!({"type": "message_start", "message": message}));
     sse(&mut out, "ping", json!({"type": "ping"}));
-    let stop = match turn {
-        LlmTurn::Text { text } => {
-            sse(
-                &mut out,
-                "content_block_start",
-                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-            );
-            for piece in pieces(&text, 7) {
-                sse(
-                    &mut out,
-                    "content_block_delta",
-                    json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}),
-                );
-            }
-            sse(&mut out, "content_block_stop", json!({"type": "content_block_stop", "index": 0}));
-            "end_turn"
+    for (i, block) in content.iter().enumerate() {
+        let start = if block["type"] == "text" {
+            json!({"type": "text", "text": ""})
+        } else {
+            json!({"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}})
+        };
+        sse(
+            &mut out,
+            "content_block_start",
+            json!({"type": "content_block_start", "index": i, "content_block": start}),
+        );
+        let deltas: Vec<Value> = match block["text"].as_str() {
+            Some(text) => pieces(text, 7).into_iter().map(|p| json!({"type": "text_delta", "text": p})).collect(),
+            None => pieces(&block["input"].to_string(), 5)
+                .into_iter()
+                .map(|p| json!({"type": "input_json_delta", "partial_json": p}))
+                .collect(),
+        };
+        for delta in deltas {
+            sse(&mut out, "content_block_delta", json!({"type": "content_block_delta", "index": i, "delta": delta}));
         }
-        LlmTurn::ToolCalls { tool_calls } => {
-            for (i, call) in tool_calls.iter().enumerate() {
-                let input = fill(&call.input, &execution_id, &conversation);
-                sse(
-                    &mut out,
-                    "content_block_start",
-                    json!({"type": "content_block_start", "index": i,
-                    "content_block": {"type": "tool_use", "id": format!("toolu_sim_{index}_{i}"), "name": call.name, "input": {}}}),
-                );
-                for piece in pieces(&input.to_string(), 5) {
-                    sse(
-                        &mut out,
-                        "content_block_delta",
-                        json!({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": piece}}),
-                    );
-                }
-                sse(&mut out, "content_block_stop", json!({"type": "content_block_stop", "index": i}));
-            }
-            "tool_use"
-        }
-    };
-    let output_tokens = out.len() / 40;
+        sse(&mut out, "content_block_stop", json!({"type": "content_block_stop", "index": i}));
+    }
     sse(
         &mut out,
         "message_delta",
         json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": output_tokens}}),
     );
     sse(&mut out, "message_stop", json!({"type": "message_stop"}));
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], out)
-        .into_response()
+    event_stream(out)
+}
+
+/// `POST /v1/chat/completions`: the OpenAI chat completions API, streamed (chunks, an optional
+/// usage chunk, `[DONE]`) or whole.
+pub(super) async fn chat_completions(
+    State(shared): State<std::sync::Arc<super::Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let error = |status: StatusCode, kind: &str, message: &str| {
+        (status, axum::Json(json!({"error": {"message": message, "type": kind, "param": null, "code": null}})))
+            .into_response()
+    };
+    let (request, index, turn) = match next_turn(
+        &shared.model,
+        &headers,
+        &body,
+        error,
+        (503, "server_error", "The server is overloaded or not ready yet."),
+    ) {
+        Scripted::Refused(resp) => return resp,
+        Scripted::Turn { request, index, turn } => (request, index, turn),
+    };
+    let id = format!("chatcmpl-sim-{index}");
+    let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (text, calls, finish) = match &turn {
+        LlmTurn::Text { text } => (Some(text.clone()), Vec::new(), "stop"),
+        LlmTurn::ToolCalls { tool_calls } => (
+            None,
+            tool_calls
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    json!({"id": format!("call_sim_{index}_{i}"), "type": "function",
+                    "function": {"name": c.name, "arguments": c.input.to_string()}})
+                })
+                .collect::<Vec<Value>>(),
+            "tool_calls",
+        ),
+    };
+    let prompt_tokens = request["messages"].to_string().len() / 4;
+    let completion_tokens = (text.as_deref().map_or(0, str::len) + json!(calls).to_string().len()) / 4;
+    let usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens});
+    let chunk = |choices: Value| json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": request["model"], "choices": choices});
+    if request["stream"] != true {
+        let mut message = json!({"role": "assistant", "content": text});
+        if !calls.is_empty() {
+            message["tool_calls"] = json!(calls);
+        }
+        return (
+            StatusCode::OK,
+            axum::Json(json!({"id": id, "object": "chat.completion", "created": created, "model": request["model"],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage})),
+        )
+            .into_response();
+    }
+    let mut out = String::new();
+    let mut data = |v: Value| out.push_str(&format!("data: {v}\n\n"));
+    data(chunk(json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}])));
+    for piece in text.as_deref().map(|t| pieces(t, 7)).unwrap_or_default() {
+        data(chunk(json!([{"index": 0, "delta": {"content": piece}, "finish_reason": null}])));
+    }
+    for (i, call) in calls.iter().enumerate() {
+        let head = json!({"index": i, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}});
+        data(chunk(json!([{"index": 0, "delta": {"tool_calls": [head]}, "finish_reason": null}])));
+        for piece in pieces(call["function"]["arguments"].as_str().unwrap_or(""), 5) {
+            let fragment = json!({"index": i, "function": {"arguments": piece}});
+            data(chunk(json!([{"index": 0, "delta": {"tool_calls": [fragment]}, "finish_reason": null}])));
+        }
+    }
+    data(chunk(json!([{"index": 0, "delta": {}, "finish_reason": finish}])));
+    if request.pointer("/stream_options/include_usage") == Some(&json!(true)) {
+        let mut last = chunk(json!([]));
+        last["usage"] = usage;
+        data(last);
+    }
+    out.push_str("data: [DONE]\n\n");
+    event_stream(out)
 }

@@ -1,8 +1,10 @@
-"""Drives the simulator with the official clients: Slack's slack_sdk and Orkes' conductor-python.
+"""Drives the simulator with the official clients: Slack's slack_sdk, Orkes' conductor-python, and
+the anthropic and openai SDKs against the scripted model.
 
 Run by tests/conformance.rs with the simulator's addresses in the environment. Every check is an
 assert: a failure exits non-zero with the reason. It prints one line per check that passed.
 """
+import json
 import os
 import time
 import uuid
@@ -18,6 +20,7 @@ from conductor.client.http.rest import ApiException
 from conductor.client.orkes_clients import OrkesClients
 
 import anthropic
+import openai
 
 env = os.environ
 CHANNEL = env["SLACK_ALERT_CHANNEL"]
@@ -128,6 +131,36 @@ for name, command, t2d, why in [
         assert e.status == 400, e.status
         assert why in str(e.body), e.body
 ok("a mutating workflow and a wrong taskToDomain are rejected with 400")
+# ---- the scripted model, read by the official openai SDK ---------------------------------------
+oai = openai.OpenAI(base_url=env["OPENAI_BASE_URL"], api_key=env["OPENAI_API_KEY"], max_retries=2)
+functions = [{"type": "function", "function": {"name": "get_incident_details", "description": "the failing execution",
+                                               "parameters": {"type": "object", "properties": {}}}}]
+asked = [{"role": "system", "content": "triage"}, {"role": "user", "content": f"Alert (execution {env['EXECUTION_ID']})"}]
+# The Rust side injected a 503 Overloaded first: the SDK retries it.
+calls, finish, usage = {}, None, None
+for chunk in oai.chat.completions.create(model="sim-model", messages=asked, tools=functions, stream=True,
+                                         stream_options={"include_usage": True}):
+    if chunk.usage:
+        usage = chunk.usage
+    for choice in chunk.choices:
+        finish = choice.finish_reason or finish
+        for frag in choice.delta.tool_calls or []:
+            c = calls.setdefault(frag.index, {"id": "", "name": "", "arguments": ""})
+            c["id"] = frag.id or c["id"]
+            c["name"] += (frag.function.name or "") if frag.function else ""
+            c["arguments"] += (frag.function.arguments or "") if frag.function else ""
+assert finish == "tool_calls" and usage and usage.completion_tokens > 0, (finish, usage)
+call = calls[0]
+assert call["name"] == "get_incident_details" and json.loads(call["arguments"]) == {"execution_id": env["EXECUTION_ID"]}, call
+answered = asked + [{"role": "assistant", "content": None, "tool_calls": [
+    {"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": call["arguments"]}}]},
+                    {"role": "tool", "tool_call_id": call["id"], "content": "FAILED"}]
+whole = oai.chat.completions.create(model="sim-model", messages=answered, tools=functions)
+assert whole.choices[0].finish_reason == "stop" and whole.choices[0].message.content.startswith("*Issue*:"), whole
+text = "".join(c.choices[0].delta.content or "" for c in
+               oai.chat.completions.create(model="sim-model", messages=answered, tools=functions, stream=True) if c.choices)
+assert text == whole.choices[0].message.content, text
+ok("openai SDK parses the scripted model: tool-call fragments by index, text chunks, usage chunk, whole replies, 503 retried")
 # ---- the scripted model, read by the official anthropic SDK ------------------------------------
 model = anthropic.Anthropic(base_url=env["ANTHROPIC_BASE_URL"], api_key=env["ANTHROPIC_API_KEY"], max_retries=2)
 tools = [{"name": "get_incident_details", "description": "the failing execution", "input_schema": {"type": "object", "properties": {}}}]
