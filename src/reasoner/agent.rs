@@ -86,8 +86,8 @@ pub(super) enum Step {
     Go,
     /// Text arrived: shown live.
     Text(String),
-    /// The server is overloaded or throttling before any content: retry the turn.
-    Retry,
+    /// The server is overloaded or failed before any content (its message): retry the turn.
+    Retry(String),
     Done,
 }
 
@@ -196,10 +196,12 @@ impl ModelAgent {
     /// Streams one turn, retrying throttling and overload before any content arrived.
     async fn turn(&self, system: &str, messages: &[Value], inv: &Investigation) -> Result<Turn, AgentError> {
         let mut attempt = 0;
+        let mut why;
         loop {
             let resp = self.request(system, messages).send().await.map_err(|e| self.unreachable(e))?;
             let status = resp.status().as_u16();
             let retry = if matches!(status, 429 | 529) || status >= 500 {
+                why = format!("HTTP {status}");
                 Some(http::retry_after(resp.headers()))
             } else if status != 200 {
                 let text = resp.text().await.unwrap_or_default();
@@ -210,13 +212,16 @@ impl ModelAgent {
                 return Err(AgentError::Api(format!("HTTP {status}: {}", redact(&message))));
             } else {
                 match self.read_stream(resp, inv).await? {
-                    Some(turn) => return Ok(turn),
-                    None => Some(None),
+                    Ok(turn) => return Ok(turn),
+                    Err(message) => {
+                        why = format!("stream error: {message}");
+                        Some(None)
+                    }
                 }
             };
             attempt += 1;
             if attempt > RETRIES {
-                return Err(AgentError::Api(format!("HTTP {status}: still busy after {RETRIES} retries")));
+                return Err(AgentError::Api(format!("{why}, still after {RETRIES} retries")));
             }
             let wait = retry
                 .flatten()
@@ -227,8 +232,12 @@ impl ModelAgent {
         }
     }
 
-    /// Reads one SSE response; None when an overload error ended it before any content (retry).
-    async fn read_stream(&self, mut resp: reqwest::Response, inv: &Investigation) -> Result<Option<Turn>, AgentError> {
+    /// Reads one SSE response; Err(message) when an error ended it before any content (retry).
+    async fn read_stream(
+        &self,
+        mut resp: reqwest::Response,
+        inv: &Investigation,
+    ) -> Result<Result<Turn, String>, AgentError> {
         let mut parser = SseParser::default();
         let mut turn = Turn::default();
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.unreachable(e))? {
@@ -241,12 +250,12 @@ impl ModelAgent {
                             .events
                             .send(Event::ReasonerDelta { alert_ts: inv.alert_ts, text: redact(&text).into_owned() });
                     }
-                    Step::Retry => return Ok(None),
-                    Step::Done => return Ok(Some(turn)),
+                    Step::Retry(message) => return Ok(Err(redact(&message).into_owned())),
+                    Step::Done => return Ok(Ok(turn)),
                 }
             }
         }
-        Ok(Some(turn))
+        Ok(Ok(turn))
     }
 
     fn on_event(&self, turn: &mut Turn, ev: &SseEvent) -> Result<Step, AgentError> {

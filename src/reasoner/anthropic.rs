@@ -60,7 +60,7 @@ pub(super) fn on_event(turn: &mut Turn, ev: &SseEvent) -> Result<Step, AgentErro
                 && turn.text.is_empty()
                 && turn.calls.is_empty()
             {
-                return Ok(Step::Retry);
+                return Ok(Step::Retry(kind.to_string()));
             }
             return Err(AgentError::Api(format!("stream error: {kind}")));
         }

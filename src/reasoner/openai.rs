@@ -31,8 +31,7 @@ pub(super) fn on_event(turn: &mut Turn, ev: &SseEvent) -> Result<Step, AgentErro
     if let Some(error) = data.get("error") {
         let message = error.get("message").and_then(Value::as_str).unwrap_or("error");
         if turn.text.is_empty() && turn.calls.is_empty() {
-            tracing::warn!(message, "model stream error before content; retrying");
-            return Ok(Step::Retry);
+            return Ok(Step::Retry(message.to_string()));
         }
         return Err(AgentError::Api(format!("stream error: {}", crate::redact::redact(message))));
     }
