@@ -1,8 +1,8 @@
 //! The playbook engine: no model. For the alert's kind, a plan of evidence (domain.md §4) is
 //! gathered in two parallel stages — the cluster-wide picture, then logs and events of the pods
 //! that matter — and analyzers read the condensed evidence: pod states (CrashLoopBackOff,
-//! OOMKilled, exit codes), warning events, the dominant log entry with its exact lines, hot pods,
-//! ingress addresses, commands nobody polled, tools that failed. Adding a kind is a row of
+//! OOMKilled, exit codes), warning events, the dominant log entry with its exact lines, the
+//! busiest pod from top, ingress addresses, commands nobody polled, tools that failed. Adding a kind is a row of
 //! `plan` and, where needed, an analyzer; the flow stays the same.
 
 use std::sync::Arc;
@@ -191,6 +191,29 @@ fn dominant(kind: AlertKind, logs: &[(String, condense::LogDigest)]) -> Option<(
         .map(|(pod, g)| (pod.clone(), g.clone()))
 }
 
+/// Warning event reasons that name a cause, not a symptom: they lead the root cause.
+const DECISIVE_EVENTS: &[&str] = &["FailedScheduling", "Evicted", "OOMKilling", "FailedMount", "FailedAttachVolume"];
+
+/// The busiest pod of a `kubectl top pods` table: (name, CPU, memory) of the highest CPU.
+fn busiest(data: &Value) -> Option<(String, String, String)> {
+    let millicores = |cpu: &str| -> Option<f64> {
+        match cpu.strip_suffix('m') {
+            Some(m) => m.parse().ok(),
+            None => cpu.parse::<f64>().ok().map(|cores| cores * 1000.0),
+        }
+    };
+    data.as_str()?
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let [pod, cpu, memory, ..] = cols[..] else { return None };
+            Some((millicores(cpu)?, (pod.to_string(), cpu.to_string(), memory.to_string())))
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, row)| row)
+}
+
 /// A pod's state in words when it is not healthy (CrashLoopBackOff, OOMKilled, exit codes).
 fn pod_state(pods: &[Value], name: &str) -> Option<String> {
     let p = pods.iter().find(|p| p.get("name").and_then(Value::as_str) == Some(name))?;
@@ -308,7 +331,8 @@ pub async fn triage(alert: &Alert, inv: &Investigation, incident: &ToolOutput) -
         findings.push(format!("No ERROR or WARN entries in the logs of {}.", focus.join(", ")));
     }
 
-    // Events: warnings of the pods in focus.
+    // Events: warnings of the pods in focus; some say the cause outright.
+    let mut decisive: Vec<String> = Vec::new();
     for o in second.iter().filter(|o| o.tool == Some(Tool::GetPodEvents) && o.ok) {
         let warnings: Vec<String> = o
             .data
@@ -321,6 +345,9 @@ pub async fn triage(alert: &Alert, inv: &Investigation, incident: &ToolOutput) -
                 let count = e.get("count").and_then(Value::as_u64).unwrap_or(1);
                 let message: String =
                     e.get("message").and_then(Value::as_str).unwrap_or("").chars().take(160).collect();
+                if DECISIVE_EVENTS.contains(&reason) {
+                    decisive.push(format!("Kubernetes reports {reason} ×{count}: {}.", message.trim_end_matches('.')));
+                }
                 format!("{reason} ×{count}: {message}")
             })
             .take(2)
@@ -328,6 +355,16 @@ pub async fn triage(alert: &Alert, inv: &Investigation, incident: &ToolOutput) -
         if !warnings.is_empty() {
             findings.push(format!("Events: {}", warnings.join("; ")));
         }
+    }
+
+    // top: the busiest pod by CPU.
+    if let Some((pod, cpu, memory)) = first
+        .iter()
+        .chain(&second)
+        .filter(|o| o.tool == Some(Tool::GetTopOutput) && o.ok)
+        .find_map(|o| busiest(&o.data))
+    {
+        findings.push(format!("Busiest pod (top): {pod} at {cpu} CPU, {memory} memory."));
     }
 
     // Ingress: an empty address means the load balancer was never provisioned.
@@ -352,6 +389,8 @@ pub async fn triage(alert: &Alert, inv: &Investigation, incident: &ToolOutput) -
         }
     }
 
+    decisive.dedup();
+    causes.splice(0..0, decisive);
     findings.extend(failed);
     // Pods of one deployment often share their events: say each thing once.
     let mut seen = std::collections::HashSet::new();

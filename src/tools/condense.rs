@@ -258,7 +258,11 @@ pub fn pods(list: &[Value]) -> String {
         if problems.is_empty() {
             healthy += 1;
         } else {
-            let _ = writeln!(out, "{} ({}): {}", s(p, "name"), s(p, "node"), problems.join(", "));
+            let node = match s(p, "node") {
+                "" => String::new(),
+                node => format!(" ({node})"),
+            };
+            let _ = writeln!(out, "{}{node}: {}", s(p, "name"), problems.join(", "));
         }
     }
     let _ = writeln!(out, "{healthy} of {} pods healthy (Running, ready, no restarts).", list.len());
