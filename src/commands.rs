@@ -145,17 +145,16 @@ async fn watch(cli: &Cli) -> u8 {
         Ok(c) => c,
         Err(e) => return fail(EXIT_USAGE, e),
     };
-    let headless = cli.run.no_tui || demo;
-    if !cli.run.no_tui {
-        if !demo {
-            return fail(
-                EXIT_USAGE,
-                "the console (TUI) is not built yet in this version: run headless with --no-tui, or try --demo",
-            );
+    let headless = cli.run.no_tui;
+    if !headless {
+        if cli.run.once || cli.run.json {
+            return fail(EXIT_USAGE, "--once and --json belong to headless mode: add --no-tui");
         }
-        eprintln!(
-            "oncall-triage: the console (TUI) is not built yet in this version; showing the event stream instead"
-        );
+        if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            return fail(EXIT_USAGE, "the console needs a terminal: run it in one, or headless with --no-tui");
+        }
+        // The console always asks: nothing is posted without the operator's key press.
+        config.post = crate::config::PostPolicy::Queue;
     }
     let _simulator = if demo {
         let scenarios = match load_scenarios(cli.run.scenarios.as_deref()) {
@@ -203,7 +202,24 @@ async fn watch(cli: &Cli) -> u8 {
         post = ?config.post, state = %config.state_file.display(), demo, "oncall-triage started"
     );
     let mode = if cli.run.once { Mode::Once } else { Mode::Watch };
+    let grace = config.shutdown_grace;
+    let reasoner_name = services.reasoner.name();
     let mut handle = core::start(Arc::new(config), services, store, mode);
+    if !headless {
+        let ended = crate::console::run(&mut handle, reasoner_name).await;
+        return match ended {
+            Err(e) => fail(EXIT_FAILED, format!("the console failed: {e}")),
+            Ok(_) => {
+                // Running triages get the grace period; an unfinished one is resumed at the next
+                // start (its claim is in the state file; the thread is read before any post).
+                eprintln!("oncall-triage: stopping (running triages get up to {})", humantime::format_duration(grace));
+                match tokio::time::timeout(grace, handle.finish()).await {
+                    Ok(Err(e)) => fail(EXIT_FAILED, e),
+                    _ => EXIT_OK,
+                }
+            }
+        };
+    }
 
     let mut stop = Stop::Done;
     let signalled = signal();

@@ -3,12 +3,14 @@
 //!
 //! Layout: `slack` and `conductor` talk to the outside; `reasoner` turns evidence into a
 //! hypothesis; `core` runs the per-alert flow and speaks `protocol` to the front-ends
-//! (`headless`, later the TUI); `sim` is the built-in simulator of Slack and Conductor.
+//! (`console`, the TUI, and `headless`); `sim` is the built-in simulator of Slack, Conductor and
+//! a scripted model; `store` keeps the state file; `tools` are the read-only investigations.
 
 pub mod cli;
 pub mod commands;
 pub mod conductor;
 pub mod config;
+pub mod console;
 pub mod core;
 pub mod eval;
 pub mod headless;

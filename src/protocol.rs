@@ -21,6 +21,8 @@ pub enum SkipReason {
     PolicyNever,
     QueuedForApproval,
     Interrupted,
+    /// The operator rejected the draft in the console.
+    Rejected,
 }
 
 /// The outside services whose health the front-ends show.
@@ -55,6 +57,9 @@ pub enum Event {
     DispatchStarted { alert_ts: Ts, call_id: String, workflow: String, workflow_id: String },
     #[serde(rename = "dispatch.finished")]
     DispatchFinished { alert_ts: Ts, call_id: String, workflow_id: String, status: String, elapsed_ms: u64 },
+    /// A tool's condensed (redacted) output, for the console's expanded view; not printed.
+    #[serde(rename = "tool.output")]
+    ToolOutput { alert_ts: Ts, call_id: String, condensed: String },
     #[serde(rename = "tool.finished")]
     ToolFinished { alert_ts: Ts, call_id: String, ok: bool, summary: String },
     /// Model text as it streams (console only; `hypothesis.ready` carries the final text).
@@ -94,7 +99,10 @@ impl Event {
             | Event::PostQueued { .. }
             | Event::PostSkipped { .. }
             | Event::TriageFailed { .. } => true,
-            Event::ReasonerDelta { .. } | Event::PollFinished { .. } | Event::ServiceError { .. } => false,
+            Event::ReasonerDelta { .. }
+            | Event::ToolOutput { .. }
+            | Event::PollFinished { .. }
+            | Event::ServiceError { .. } => false,
         }
     }
 

@@ -23,10 +23,10 @@ pub(super) struct Job {
 }
 
 /// What a finished triage hands to delivery.
-struct Outcome {
-    text: String,
-    root_cause: Option<String>,
-    failed: bool,
+pub(super) struct Outcome {
+    pub text: String,
+    pub root_cause: Option<String>,
+    pub failed: bool,
 }
 
 impl Job {
@@ -74,17 +74,8 @@ impl Job {
         Ok(())
     }
 
-    /// Whether the thread already holds a triage reply (of any instance). A failed read counts
-    /// as "no": the check runs again right before posting.
     async fn thread_answered(&self) -> bool {
-        let s = &self.shared.services;
-        match s.slack.replies(&s.channel, self.ts).await {
-            Ok(thread) => thread.iter().skip(1).any(reply::is_triage_reply),
-            Err(e) => {
-                tracing::warn!(alert_ts = %self.ts, error = %e, "cannot read the alert's thread");
-                false
-            }
-        }
+        thread_answered(&self.shared, self.ts).await
     }
 
     async fn handle(&self) -> Result<(), StateError> {
@@ -210,43 +201,13 @@ impl Job {
             })
             .await?;
 
-        let outcome = {
-            let _permit = self.shared.investigations.acquire().await;
-            let events = self.shared.events.clone();
-            match triage::investigate(
-                self.ts,
-                &self.record.alert,
-                &self.shared.services.toolbox,
-                &self.shared.services.reasoner,
-                &events,
-            )
-            .await
-            {
-                Ok(h) => {
-                    let text = reply::render(&h);
-                    self.shared.emit(Event::HypothesisReady {
-                        alert_ts: self.ts,
-                        execution_id: self.record.alert.execution_id.clone(),
-                        text: text.clone(),
-                        root_cause: h.root_cause_line(),
-                        refire_of: None,
-                    });
-                    Outcome { text, root_cause: Some(h.root_cause_line()), failed: false }
-                }
-                Err(e) => {
-                    tracing::warn!(alert_ts = %self.ts, error = %e, "triage failed");
-                    self.shared.emit(Event::TriageFailed { alert_ts: self.ts, error: e.to_string() });
-                    Outcome { text: reply::failed(&e.to_string()), root_cause: None, failed: true }
-                }
-            }
-        };
+        let outcome = triage_outcome(&self.shared, self.ts, &self.record.alert).await;
         Ok(outcome)
     }
 
     /// Posts, queues or withholds the reply; records the result on the alert and its incident.
     async fn deliver(&self, outcome: Outcome) -> Result<(), StateError> {
         let alert_ts = self.ts;
-        let s = &self.shared.services;
         let (status, reply_ts) = match self.policy() {
             PostPolicy::Never => {
                 self.shared.emit(Event::PostSkipped { alert_ts, reason: SkipReason::PolicyNever });
@@ -260,36 +221,12 @@ impl Job {
                 self.shared.emit(Event::AlertSkipped { alert_ts, reason: SkipReason::AlreadyAnswered });
                 (AlertStatus::Skipped, None)
             }
-            PostPolicy::Auto => {
-                match s.slack.post_reply(&s.channel, alert_ts, &outcome.text, reply::blocks(&outcome.text)).await {
-                    Ok(message_ts) => {
-                        tracing::info!(%alert_ts, %message_ts, failed = outcome.failed, "reply posted");
-                        self.shared.emit(Event::PostSent {
-                            alert_ts,
-                            channel: s.channel.clone(),
-                            thread_ts: alert_ts,
-                            message_ts,
-                        });
-                        let emoji = if outcome.failed {
-                            &self.shared.config.slack.failed_emoji
-                        } else {
-                            &self.shared.config.slack.done_emoji
-                        };
-                        if let Err(e) = s.slack.react(&s.channel, alert_ts, emoji).await
-                            && e.api_error() != Some("already_reacted")
-                        {
-                            tracing::warn!(%alert_ts, error = %e, "could not mark the alert");
-                        }
-                        (if outcome.failed { AlertStatus::Failed } else { AlertStatus::Posted }, Some(message_ts))
-                    }
-                    Err(e) => {
-                        tracing::error!(%alert_ts, error = %e, "posting the reply failed");
-                        self.shared
-                            .emit(Event::TriageFailed { alert_ts, error: format!("posting the reply failed: {e}") });
-                        (AlertStatus::Failed, None)
-                    }
+            PostPolicy::Auto => match post(&self.shared, alert_ts, &outcome.text, outcome.failed).await {
+                Some(message_ts) => {
+                    (if outcome.failed { AlertStatus::Failed } else { AlertStatus::Posted }, Some(message_ts))
                 }
-            }
+                None => (AlertStatus::Failed, None),
+            },
         };
         let (ts, sig, text, root_cause) = (self.ts, self.record.signature.clone(), outcome.text, outcome.root_cause);
         self.shared
@@ -310,5 +247,67 @@ impl Job {
                 }
             })
             .await
+    }
+}
+
+/// Whether the thread already holds a triage reply (of any instance). A failed read counts as
+/// "no": the check runs again right before posting.
+pub(super) async fn thread_answered(shared: &Shared, ts: Ts) -> bool {
+    let s = &shared.services;
+    match s.slack.replies(&s.channel, ts).await {
+        Ok(thread) => thread.iter().skip(1).any(reply::is_triage_reply),
+        Err(e) => {
+            tracing::warn!(alert_ts = %ts, error = %e, "cannot read the alert's thread");
+            false
+        }
+    }
+}
+
+/// Posts a reply into the alert's thread and marks the alert done (or failed); the reply's ts,
+/// or None when posting failed (reported as `triage.failed`).
+pub(super) async fn post(shared: &Shared, alert_ts: Ts, text: &str, failed: bool) -> Option<Ts> {
+    let s = &shared.services;
+    match s.slack.post_reply(&s.channel, alert_ts, text, reply::blocks(text)).await {
+        Ok(message_ts) => {
+            tracing::info!(%alert_ts, %message_ts, failed, "reply posted");
+            shared.emit(Event::PostSent { alert_ts, channel: s.channel.clone(), thread_ts: alert_ts, message_ts });
+            let emoji = if failed { &shared.config.slack.failed_emoji } else { &shared.config.slack.done_emoji };
+            if let Err(e) = s.slack.react(&s.channel, alert_ts, emoji).await
+                && e.api_error() != Some("already_reacted")
+            {
+                tracing::warn!(%alert_ts, error = %e, "could not mark the alert");
+            }
+            Some(message_ts)
+        }
+        Err(e) => {
+            tracing::error!(%alert_ts, error = %e, "posting the reply failed");
+            shared.emit(Event::TriageFailed { alert_ts, error: format!("posting the reply failed: {e}") });
+            None
+        }
+    }
+}
+
+/// Investigates (within the limit of investigations at once) and renders the reply, reporting
+/// `hypothesis.ready` or `triage.failed`.
+pub(super) async fn triage_outcome(shared: &Shared, ts: Ts, alert: &crate::slack::alert::Alert) -> Outcome {
+    let _permit = shared.investigations.acquire().await;
+    let events = shared.events.clone();
+    match triage::investigate(ts, alert, &shared.services.toolbox, &shared.services.reasoner, &events).await {
+        Ok(h) => {
+            let text = reply::render(&h);
+            shared.emit(Event::HypothesisReady {
+                alert_ts: ts,
+                execution_id: alert.execution_id.clone(),
+                text: text.clone(),
+                root_cause: h.root_cause_line(),
+                refire_of: None,
+            });
+            Outcome { text, root_cause: Some(h.root_cause_line()), failed: false }
+        }
+        Err(e) => {
+            tracing::warn!(alert_ts = %ts, error = %e, "triage failed");
+            shared.emit(Event::TriageFailed { alert_ts: ts, error: e.to_string() });
+            Outcome { text: reply::failed(&e.to_string()), root_cause: None, failed: true }
+        }
     }
 }

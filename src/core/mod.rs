@@ -5,6 +5,7 @@
 
 mod job;
 mod lifecycle;
+mod operator;
 mod triage;
 
 use std::collections::{HashMap, HashSet};
@@ -69,6 +70,11 @@ impl CoreHandle {
     /// The next event, or None once the core has stopped and every event was read.
     pub async fn next_event(&mut self) -> Option<Event> {
         self.events.recv().await
+    }
+
+    /// An event already waiting, without waiting for one.
+    pub fn try_next_event(&mut self) -> Option<Event> {
+        self.events.try_recv().ok()
     }
 
     /// Waits for the core to stop; its result says whether the run did what was asked.
@@ -153,6 +159,12 @@ struct Engine {
 impl Engine {
     async fn run(mut self, mode: Mode, mut ops: mpsc::UnboundedReceiver<Op>) -> Result<(), CoreError> {
         loop {
+            // Finished jobs are reaped as we go, so a long-running service holds only live ones.
+            while let Some(done) = self.jobs.try_join_next() {
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "an alert job panicked");
+                }
+            }
             let polled = self.poll().await;
             match &polled {
                 Ok(new_alerts) => self.shared.emit(Event::PollFinished {
@@ -172,16 +184,23 @@ impl Engine {
                 self.drain().await;
                 return polled.map(|_| ());
             }
-            tokio::select! {
-                _ = tokio::time::sleep(self.shared.config.poll_interval) => {}
-                op = ops.recv() => match op {
-                    None | Some(Op::Quit) => break,
-                    Some(other) => tracing::info!(?other, "operator decisions arrive with the console"),
-                },
+            // Decisions run as they come; the next poll keeps its time.
+            let next_poll = tokio::time::Instant::now() + self.shared.config.poll_interval;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next_poll) => break,
+                    op = ops.recv() => match op {
+                        None | Some(Op::Quit) => {
+                            self.drain().await;
+                            return Ok(());
+                        }
+                        Some(decision) => {
+                            self.jobs.spawn(operator::decide(self.shared.clone(), decision));
+                        }
+                    },
+                }
             }
         }
-        self.drain().await;
-        Ok(())
     }
 
     async fn drain(&mut self) {

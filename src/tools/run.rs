@@ -121,6 +121,7 @@ impl Toolbox {
             condensed: crate::redact::redact(&output.condensed).into_owned(),
             ..output
         };
+        emit(Event::ToolOutput { alert_ts, call_id: call_id.into(), condensed: output.condensed.clone() });
         emit(Event::ToolFinished { alert_ts, call_id: call_id.into(), ok: output.ok, summary: output.summary.clone() });
         output
     }

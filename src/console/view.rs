@@ -1,0 +1,500 @@
+//! Drawing the console from its state: the alerts list (left), the selected alert's live
+//! investigation (right) with its draft reply shown as Slack will show it, the status bar, and
+//! the overlays (help, editor, reject reason, transcript, quit). Only what fits on screen is
+//! built, so a thousand alerts or fifty thousand stream lines cost the same as ten. NO_COLOR
+//! keeps every cue as text or bold/reverse.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::app::{AlertView, App, Focus, Health, Item, Mode, RowState};
+use crate::slack::alert::Severity;
+
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+/// Colours, or none (NO_COLOR).
+#[derive(Clone, Copy)]
+pub struct Theme {
+    pub color: bool,
+}
+
+impl Theme {
+    pub fn from_env() -> Theme {
+        Theme { color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) }
+    }
+
+    fn fg(self, color: Color) -> Style {
+        if self.color { Style::default().fg(color) } else { Style::default() }
+    }
+
+    fn dim(self) -> Style {
+        if self.color { Style::default().fg(Color::DarkGray) } else { Style::default() }
+    }
+
+    fn severity(self, s: Option<Severity>) -> Style {
+        let style = match s {
+            Some(Severity::Critical) => self.fg(Color::Red),
+            Some(Severity::Major) => self.fg(Color::LightRed),
+            Some(Severity::Minor) => self.fg(Color::Yellow),
+            Some(Severity::Warning) => self.fg(Color::LightYellow),
+            None => self.dim(),
+        };
+        style.add_modifier(Modifier::BOLD)
+    }
+
+    fn state(self, s: RowState) -> Style {
+        match s {
+            RowState::AwaitingApproval => self.fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            RowState::Investigating | RowState::Posting => self.fg(Color::Cyan),
+            RowState::Posted => self.fg(Color::Green),
+            RowState::Failed => self.fg(Color::Red),
+            RowState::New => Style::default(),
+            RowState::ClaimedElsewhere | RowState::Rejected | RowState::Skipped => self.dim(),
+        }
+    }
+
+    fn health(self, h: Health) -> Span<'static> {
+        match (h, self.color) {
+            (Health::Ok, true) => Span::styled("●", self.fg(Color::Green)),
+            (Health::Failing, true) => Span::styled("●", self.fg(Color::Red)),
+            (Health::Unknown, true) => Span::styled("●", self.dim()),
+            (Health::Ok, false) => Span::raw("ok"),
+            (Health::Failing, false) => Span::raw("FAIL"),
+            (Health::Unknown, false) => Span::raw("?"),
+        }
+    }
+}
+
+pub fn draw(frame: &mut Frame, app: &mut App, theme: Theme) {
+    let [main, status] = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(frame.area());
+    let left_width = (main.width * 2 / 5).clamp(30.min(main.width), 60);
+    let [left, right] = Layout::horizontal([Constraint::Length(left_width), Constraint::Min(10)]).areas(main);
+    alerts(frame, app, left, theme);
+    investigation(frame, app, right, theme);
+    status_bar(frame, app, status, theme);
+    match &app.mode {
+        Mode::Help => help(frame, theme),
+        Mode::Transcript { scroll } => transcript(frame, app, *scroll, theme),
+        Mode::ConfirmQuit => {
+            let area = centered(frame.area(), 46, 5);
+            frame.render_widget(Clear, area);
+            frame.render_widget(
+                Paragraph::new("A triage is still running.\nQuit anyway? y: quit · any other key: stay")
+                    .block(Block::bordered().title(" Quit? ")),
+                area,
+            );
+        }
+        _ => {}
+    }
+}
+
+fn age(app: &App, a: &AlertView) -> String {
+    let secs = a.ts.age(app.wall).as_secs();
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+fn alerts(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
+    let focused = app.focus == Focus::Alerts && matches!(app.mode, Mode::Normal | Mode::Filter);
+    let total = app.rows().count();
+    let title = if app.filter.is_empty() && !matches!(app.mode, Mode::Filter) {
+        format!(" Alerts ({total}) ")
+    } else {
+        format!(" Alerts ({total}) /{}{} ", app.filter, if matches!(app.mode, Mode::Filter) { "▏" } else { "" })
+    };
+    let block = Block::bordered().title(title).border_style(if focused { theme.fg(Color::Cyan) } else { theme.dim() });
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if total == 0 {
+        let text = if app.filter.is_empty() {
+            "No alerts yet.\nWatching the channel; new alerts appear here."
+        } else {
+            "No alert matches the filter.\nEsc clears it."
+        };
+        frame.render_widget(Paragraph::new(text).style(theme.dim()).wrap(Wrap { trim: true }), inner);
+        return;
+    }
+    // Two lines a row; only the rows that fit are built.
+    let fit = (inner.height as usize / 2).max(1);
+    let position = app.selected.and_then(|s| app.rows().position(|a| a.ts == s)).unwrap_or(0);
+    let first = position.saturating_sub(fit - 1);
+    let mut lines = Vec::with_capacity(fit * 2);
+    for (i, a) in app.rows().enumerate().skip(first).take(fit) {
+        let selected = i == position;
+        let marker = if selected { "▶ " } else { "  " };
+        let mut head = vec![
+            Span::raw(marker),
+            Span::styled(format!("{:<6}", a.severity.map_or("?", short)), theme.severity(a.severity)),
+            Span::raw(a.cluster.clone()),
+            Span::styled(format!("  {}", age(app, a)), theme.dim()),
+        ];
+        if a.refires > 0 {
+            head.push(Span::styled(format!("  ×{}", a.refires + 1), theme.fg(Color::Magenta)));
+        }
+        let spinner = if a.state == RowState::Investigating {
+            format!("{} ", SPINNER[(app.now_ms / 100) as usize % SPINNER.len()])
+        } else {
+            String::new()
+        };
+        let tail = vec![
+            Span::raw("    "),
+            Span::styled(format!("{spinner}{}", a.state.label()), theme.state(a.state)),
+            Span::styled(format!("  {}", a.kinds), theme.dim()),
+        ];
+        let style = if selected {
+            Style::default().add_modifier(if focused { Modifier::REVERSED } else { Modifier::BOLD })
+        } else {
+            Style::default()
+        };
+        lines.push(Line::from(head).style(style));
+        lines.push(Line::from(tail));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn short(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "CRIT",
+        Severity::Major => "MAJOR",
+        Severity::Minor => "MINOR",
+        Severity::Warning => "WARN",
+    }
+}
+
+fn investigation(frame: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
+    let Some(a) = app.current().cloned() else {
+        let block = Block::bordered().title(" Investigation ").border_style(theme.dim());
+        frame.render_widget(
+            Paragraph::new("Select an alert to see its investigation.\n? lists every key.")
+                .style(theme.dim())
+                .block(block),
+            area,
+        );
+        return;
+    };
+    let editing = matches!(app.mode, Mode::Edit(_));
+    // The whole draft must be readable before it is approved: it gets the rows its wrapped
+    // lines need, leaving the stream at least a few.
+    let room = area.height.saturating_sub(6);
+    let draft_height = match (&a.draft, editing) {
+        (_, true) => room.max(area.height * 3 / 5),
+        (Some(d), false) => (wrapped_height(d, area.width.saturating_sub(2)) + 2).min(room.max(area.height / 2)),
+        (None, false) => 0,
+    };
+    let [stream_area, draft_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(draft_height)]).areas(area);
+    stream(frame, app, &a, stream_area, theme);
+    if draft_height > 0 {
+        draft(frame, app, &a, draft_area, theme);
+    }
+}
+
+/// Rows a text takes when wrapped at `width` columns (by characters; words wrap a little later).
+fn wrapped_height(text: &str, width: u16) -> u16 {
+    let width = usize::from(width.max(1));
+    let rows: usize = text.lines().map(|l| l.chars().count().div_ceil(width).max(1) + l.len() / (width * 8)).sum();
+    rows.min(u16::MAX as usize) as u16
+}
+
+/// The lines of one stream entry (calls expanded when asked).
+fn item_lines(app: &App, item: &Item, selected: bool, theme: Theme, out: &mut Vec<Line<'static>>) {
+    match item {
+        Item::Call(c) => {
+            let (icon, style) = match c.ok {
+                None => (SPINNER[(app.now_ms / 100) as usize % SPINNER.len()], theme.fg(Color::Cyan)),
+                Some(true) => ("✓", theme.fg(Color::Green)),
+                Some(false) => ("✗", theme.fg(Color::Red)),
+            };
+            let elapsed = c.elapsed_ms.unwrap_or_else(|| app.now_ms.saturating_sub(c.started_ms));
+            let mut spans = vec![
+                Span::styled(format!("{icon} "), style),
+                Span::styled(c.tool.clone(), Style::default().add_modifier(Modifier::BOLD)),
+            ];
+            spans.push(Span::styled(format!("  {:.1}s", elapsed as f64 / 1000.0), theme.dim()));
+            if let Some(id) = &c.workflow_id {
+                let status = c.dispatch_status.as_deref().unwrap_or("");
+                spans.push(Span::styled(format!("  wf {} {status}", &id[..id.len().min(8)]), theme.dim()));
+            }
+            if !c.args.is_empty() {
+                spans.push(Span::styled(format!("  {}", c.args), theme.dim()));
+            }
+            let marker = if c.expanded { "▾" } else { "▸" };
+            spans.insert(0, Span::styled(format!("{marker} "), theme.dim()));
+            let line = Line::from(spans);
+            out.push(if selected { line.style(Style::default().add_modifier(Modifier::REVERSED)) } else { line });
+            if !c.summary.is_empty() {
+                out.push(Line::from(vec![Span::styled("    └ ", theme.dim()), Span::raw(c.summary.clone())]));
+            }
+            if c.expanded {
+                match c.output.as_deref() {
+                    Some(o) if !o.is_empty() => {
+                        out.extend(o.lines().map(|l| Line::styled(format!("    │ {l}"), theme.dim())))
+                    }
+                    _ => out.push(Line::styled("    │ (no output yet)", theme.dim())),
+                }
+            }
+        }
+        Item::Text(t) => out.push(Line::raw(t.clone())),
+        Item::Note(n) => out.push(Line::styled(format!("· {n}"), theme.dim())),
+    }
+}
+
+fn stream(frame: &mut Frame, app: &mut App, a: &AlertView, area: Rect, theme: Theme) {
+    let focused = app.focus == Focus::Stream && matches!(app.mode, Mode::Normal);
+    let follow = app.scroll.is_none();
+    let title = format!(
+        " {} · {} · execution {}{} ",
+        a.cluster,
+        a.kinds,
+        &a.execution_id[..a.execution_id.len().min(8)],
+        if follow { "" } else { " · scrolled (End follows)" }
+    );
+    let block = Block::bordered().title(title).border_style(if focused { theme.fg(Color::Cyan) } else { theme.dim() });
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let height = inner.height as usize;
+    app.page = height.max(1);
+    let total = a.stream_height();
+    let top = app.scroll.unwrap_or(total.saturating_sub(height)).min(total.saturating_sub(1));
+    // Skip whole entries above the window, then build only what shows.
+    let mut line = 0;
+    let mut lines: Vec<Line> = Vec::with_capacity(height + 8);
+    for (n, item) in a.stream.iter().enumerate() {
+        let h = item.height();
+        if line + h <= top {
+            line += h;
+            continue;
+        }
+        let before = lines.len();
+        item_lines(app, item, focused && app.cursor == Some(n), theme, &mut lines);
+        if before == 0 && line < top {
+            lines.drain(..top - line);
+        }
+        line += h;
+        if lines.len() >= height {
+            break;
+        }
+    }
+    if a.stream.is_empty() {
+        lines.push(Line::styled("Waiting for the triage to start…", theme.dim()));
+    }
+    lines.truncate(height);
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Slack mrkdwn as Slack shows it: *bold*, `code`, and the reply's escapes undone.
+fn mrkdwn(line: &str, theme: Theme) -> Line<'static> {
+    let text = line.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    let mut spans = Vec::new();
+    let mut rest = text.as_str();
+    while !rest.is_empty() {
+        let next = rest.find(['*', '`']);
+        let Some(at) = next else {
+            spans.push(Span::raw(rest.to_string()));
+            break;
+        };
+        let mark = &rest[at..at + 1];
+        match rest[at + 1..].find(mark) {
+            Some(end) => {
+                spans.push(Span::raw(rest[..at].to_string()));
+                let inside = rest[at + 1..at + 1 + end].to_string();
+                spans.push(if mark == "*" {
+                    Span::styled(inside, Style::default().add_modifier(Modifier::BOLD))
+                } else {
+                    Span::styled(inside, theme.fg(Color::LightCyan))
+                });
+                rest = &rest[at + 2 + end..];
+            }
+            None => {
+                spans.push(Span::raw(rest.to_string()));
+                break;
+            }
+        }
+    }
+    Line::from(spans)
+}
+
+fn draft(frame: &mut Frame, app: &mut App, a: &AlertView, area: Rect, theme: Theme) {
+    if let Mode::Edit(textarea) = &mut app.mode {
+        textarea.set_block(
+            Block::bordered()
+                .title(" Edit the reply — Ctrl+S posts · Esc cancels ")
+                .border_style(theme.fg(Color::Yellow)),
+        );
+        frame.render_widget(&**textarea, area);
+        return;
+    }
+    let (title, hint, border) = match a.state {
+        RowState::AwaitingApproval => (
+            " Draft reply — as it will look in Slack ",
+            " a post · e edit · r reject · t re-triage · n next ",
+            theme.fg(Color::Yellow),
+        ),
+        RowState::Posting => (" Posting… ", "", theme.fg(Color::Cyan)),
+        RowState::Posted => {
+            (" Posted reply ", " t re-triage (a new draft posts as a follow-up) ", theme.fg(Color::Green))
+        }
+        RowState::Rejected => (" Rejected draft (not posted) ", " t re-triage ", theme.dim()),
+        _ => (" Reply ", "", theme.dim()),
+    };
+    let block = Block::bordered().title(title).title_bottom(hint).border_style(border);
+    let text = a.draft.as_deref().unwrap_or("");
+    let lines: Vec<Line> = text.lines().map(|l| mrkdwn(l, theme)).collect();
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), area);
+    if let Mode::Reject(reason) = &app.mode {
+        let input = Rect { y: area.bottom().saturating_sub(3), height: 3.min(area.height), ..area };
+        frame.render_widget(Clear, input);
+        frame.render_widget(
+            Paragraph::new(format!("{reason}▏")).block(
+                Block::bordered()
+                    .title(" Reject — reason (optional), Enter confirms · Esc cancels ")
+                    .border_style(theme.fg(Color::Red)),
+            ),
+            input,
+        );
+    }
+}
+
+fn status_bar(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
+    let mut spans =
+        vec![Span::raw(" Slack "), theme.health(app.slack), Span::raw(" Conductor "), theme.health(app.conductor)];
+    if app.reasoner != "playbook" {
+        spans.push(Span::raw(" Model "));
+        spans.push(theme.health(app.model));
+    }
+    spans.push(Span::styled(" │ ", theme.dim()));
+    if let Some(error) = &app.error {
+        spans.push(Span::styled(format!("⚠ {error}"), theme.fg(Color::Red).add_modifier(Modifier::BOLD)));
+        spans.push(Span::styled(" │ ", theme.dim()));
+    }
+    if let Some(at) = app.next_poll_at_ms {
+        spans.push(Span::raw(format!("poll in {}s", at.saturating_sub(app.now_ms).div_ceil(1000))));
+        spans.push(Span::styled(" │ ", theme.dim()));
+    }
+    let counts = [
+        (RowState::Investigating, "investigating"),
+        (RowState::AwaitingApproval, "awaiting"),
+        (RowState::Posted, "posted"),
+        (RowState::Failed, "failed"),
+    ];
+    let counted: Vec<String> = counts
+        .iter()
+        .map(|(s, label)| (app.count(*s), label))
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, label)| format!("{n} {label}"))
+        .collect();
+    if !counted.is_empty() {
+        spans.push(Span::raw(counted.join(" · ")));
+        spans.push(Span::styled(" │ ", theme.dim()));
+    }
+    spans.push(Span::raw(app.reasoner.clone()));
+    spans.push(Span::styled(" │ ? help", theme.dim()));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+pub const KEYS: &[(&str, &str)] = &[
+    ("j k ↑ ↓", "move in the focused pane (alerts, or the calls of the stream)"),
+    ("PgUp PgDn", "page; mouse wheel moves in the alerts"),
+    ("g G Home End", "top / bottom (End follows the live stream again)"),
+    ("Tab", "switch focus: alerts ↔ investigation"),
+    ("Enter", "expand or fold the call under the cursor (its condensed output)"),
+    ("Ctrl+D Ctrl+U", "scroll the investigation half a page"),
+    ("/", "filter alerts (cluster, kind, state, severity); Esc clears"),
+    ("n", "next alert awaiting approval"),
+    ("a", "approve: post the draft in the alert's thread"),
+    ("e", "edit the draft, then Ctrl+S posts it (Esc cancels)"),
+    ("r", "reject the draft, with an optional reason"),
+    ("t", "re-triage (after a post, an approved draft is a follow-up)"),
+    ("A", "approve every pending re-fire reply"),
+    ("Ctrl+T", "full transcript of the alert"),
+    ("?", "this help"),
+    ("q", "quit (asks while a triage runs)"),
+];
+
+fn help(frame: &mut Frame, theme: Theme) {
+    let width = 76.min(frame.area().width);
+    let area = centered(frame.area(), width, KEYS.len() as u16 + 4);
+    frame.render_widget(Clear, area);
+    let mut lines: Vec<Line> = KEYS
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>14}  "), Style::default().add_modifier(Modifier::BOLD)),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::styled("Nothing is posted without a or Ctrl+S. Any key closes this.", theme.dim()));
+    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" Keys ")), area);
+}
+
+/// The whole alert: every call with its output, the model's text, the reply.
+pub fn transcript_lines(a: &AlertView) -> Vec<String> {
+    let mut out = vec![format!(
+        "{} {} · {} · execution {} · {}",
+        a.severity.map_or("?", |s| s.as_str()),
+        a.cluster,
+        a.kinds,
+        a.execution_id,
+        a.state.label()
+    )];
+    for item in &a.stream {
+        match item {
+            Item::Call(c) => {
+                let status = match c.ok {
+                    None => "running",
+                    Some(true) => "ok",
+                    Some(false) => "failed",
+                };
+                out.push(format!(
+                    "{} {} {} [{status}{}] {}",
+                    c.id,
+                    c.tool,
+                    c.args,
+                    c.workflow_id.as_deref().map(|w| format!(", workflow {w}")).unwrap_or_default(),
+                    c.summary
+                ));
+                out.extend(c.output.as_deref().unwrap_or("").lines().map(|l| format!("    {l}")));
+            }
+            Item::Text(t) => out.push(t.clone()),
+            Item::Note(n) => out.push(format!("· {n}")),
+        }
+    }
+    if let Some(d) = &a.draft {
+        out.push("── reply ──".into());
+        out.extend(d.lines().map(str::to_string));
+    }
+    out
+}
+
+fn transcript(frame: &mut Frame, app: &App, scroll: usize, theme: Theme) {
+    let area = frame.area();
+    frame.render_widget(Clear, area);
+    let Some(a) = app.current() else { return };
+    let lines = transcript_lines(a);
+    let height = area.height.saturating_sub(2) as usize;
+    let top = scroll.min(lines.len().saturating_sub(height));
+    let shown: Vec<Line> = lines.into_iter().skip(top).take(height).map(Line::raw).collect();
+    frame.render_widget(
+        Paragraph::new(shown).block(
+            Block::new()
+                .borders(Borders::ALL)
+                .title(" Transcript — j/k PgUp/PgDn scroll · Esc closes ")
+                .border_style(theme.fg(Color::Cyan)),
+        ),
+        area,
+    );
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
+}

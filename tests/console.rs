@@ -1,0 +1,337 @@
+//! The console drawn on ratatui's TestBackend (insta snapshots, NO_COLOR theme so the text is
+//! the whole picture) in every state an operator meets, and its key handling: selection,
+//! filter, follow mode, expanding a call, approve, edit, reject, re-triage, approve-all
+//! re-fires, quit.
+
+use oncall_triage::console::app::{App, Effect, Focus, Mode, RowState};
+use oncall_triage::console::view::{self, Theme};
+use oncall_triage::protocol::{Event, Op, SkipReason};
+use oncall_triage::slack::Ts;
+use oncall_triage::slack::alert::{AlertKind, Severity};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde_json::json;
+
+const T0: i64 = 1_764_370_060_000_000;
+
+fn ts(n: i64) -> Ts {
+    Ts::from_micros(T0 + n * 60_000_000)
+}
+
+const DRAFT: &str = "*Issue*: [MAJOR] nwtraders-prod (Northwind Traders, prod): Conductor Error Logs Count is 1843, above the threshold of 500\n*Findings*:\n• orkes-conductor-deployment-m2qw6mn7q-w4dlj log ×50: `io.lettuce.core.RedisCommandTimeoutException: Command timed out after 1 minute(s)`\n*Likely root cause*: Redis queue pops time out.\n*Suggested next step*: Check the Redis node's load.";
+
+fn received(app: &mut App, n: i64, severity: Severity, cluster: &str, kind: AlertKind) {
+    app.apply(Event::AlertReceived {
+        alert_ts: ts(n),
+        execution_id: format!("4c5d6e7f-d166-11f0-9012-4e5f6a7b8c6{n}"),
+        severity: Some(severity),
+        cluster: Some(cluster.into()),
+        kinds: vec![kind],
+    });
+}
+
+/// Three alerts; the newest is mid-investigation with one call done and one running.
+fn streaming() -> App {
+    let mut app = App::new("playbook");
+    app.wall = ts(5);
+    received(&mut app, 0, Severity::Critical, "wwi-prod", AlertKind::ConductorHealthy);
+    received(&mut app, 1, Severity::Warning, "trey-prod", AlertKind::ResponseTime);
+    received(&mut app, 3, Severity::Major, "nwtraders-prod", AlertKind::ConductorErrorLogsCountExceededThreshold);
+    let a = ts(3);
+    app.apply(Event::TriageStarted { alert_ts: a, execution_id: "x".into(), reasoner: "playbook".into() });
+    app.apply(Event::ToolStarted {
+        alert_ts: a,
+        call_id: "call-1".into(),
+        tool: "get_pods_data".into(),
+        args: json!({}),
+    });
+    app.apply(Event::DispatchStarted {
+        alert_ts: a,
+        call_id: "call-1".into(),
+        workflow: "get_pods_data".into(),
+        workflow_id: "6b1f0c2e-aaaa-bbbb-cccc-000000000001".into(),
+    });
+    app.now_ms = 820;
+    app.apply(Event::DispatchFinished {
+        alert_ts: a,
+        call_id: "call-1".into(),
+        workflow_id: "6b1f0c2e-aaaa-bbbb-cccc-000000000001".into(),
+        status: "COMPLETED".into(),
+        elapsed_ms: 820,
+    });
+    app.apply(Event::ToolOutput {
+        alert_ts: a,
+        call_id: "call-1".into(),
+        condensed: "6 pods, all Running and ready\norkes-conductor-deployment-m2qw6mn7q-w4dlj Running 1/1\norkes-conductor-deployment-b7x2k9q4p-zz8rt Running 1/1".into(),
+    });
+    app.apply(Event::ToolFinished {
+        alert_ts: a,
+        call_id: "call-1".into(),
+        ok: true,
+        summary: "6 pods, all Running and ready".into(),
+    });
+    app.apply(Event::ToolStarted {
+        alert_ts: a,
+        call_id: "call-2".into(),
+        tool: "pull_pod_logs".into(),
+        args: json!({"podName": "orkes-conductor-deployment-m2qw6mn7q-w4dlj", "lines": 1000}),
+    });
+    app.now_ms = 1_900;
+    app.apply(Event::PollFinished { new_alerts: 3, next_poll_in_ms: Some(30_000) });
+    app.now_ms = 2_400;
+    app
+}
+
+/// The streaming alert finished: its draft awaits approval.
+fn awaiting() -> App {
+    let mut app = streaming();
+    let a = ts(3);
+    app.apply(Event::ToolOutput { alert_ts: a, call_id: "call-2".into(), condensed: "150 log lines".into() });
+    app.apply(Event::ToolFinished {
+        alert_ts: a,
+        call_id: "call-2".into(),
+        ok: true,
+        summary: "150 log lines, 2 distinct messages".into(),
+    });
+    app.apply(Event::HypothesisReady {
+        alert_ts: a,
+        execution_id: "x".into(),
+        text: DRAFT.into(),
+        root_cause: "Redis queue pops time out.".into(),
+        refire_of: None,
+    });
+    app.apply(Event::PostQueued { alert_ts: a, reason: SkipReason::QueuedForApproval });
+    app
+}
+
+fn draw(app: &mut App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| view::draw(f, app, Theme { color: false })).unwrap();
+    format!("{}", terminal.backend())
+}
+
+fn key(app: &mut App, code: KeyCode) -> Option<Effect> {
+    app.on_key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn ctrl(app: &mut App, c: char) -> Option<Effect> {
+    app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+#[test]
+fn snapshot_empty() {
+    let mut app = App::new("playbook");
+    insta::assert_snapshot!(draw(&mut app, 100, 20));
+}
+
+#[test]
+fn snapshot_streaming() {
+    insta::assert_snapshot!(draw(&mut streaming(), 120, 24));
+}
+
+#[test]
+fn snapshot_expanded_call() {
+    let mut app = streaming();
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Char('k'));
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!(draw(&mut app, 120, 24));
+}
+
+#[test]
+fn snapshot_awaiting_approval() {
+    insta::assert_snapshot!(draw(&mut awaiting(), 120, 30));
+}
+
+#[test]
+fn snapshot_editing() {
+    let mut app = awaiting();
+    key(&mut app, KeyCode::Char('e'));
+    typed(&mut app, "Checked by on-call. ");
+    insta::assert_snapshot!(draw(&mut app, 120, 30));
+}
+
+#[test]
+fn snapshot_rejecting_then_rejected() {
+    let mut app = awaiting();
+    key(&mut app, KeyCode::Char('r'));
+    typed(&mut app, "known issue");
+    insta::assert_snapshot!("rejecting", draw(&mut app, 120, 30));
+    let effect = key(&mut app, KeyCode::Enter);
+    assert_eq!(effect, Some(Effect::Op(Op::Reject { alert_ts: ts(3), reason: Some("known issue".into()) })));
+    app.apply(Event::PostSkipped { alert_ts: ts(3), reason: SkipReason::Rejected });
+    insta::assert_snapshot!("rejected", draw(&mut app, 120, 30));
+}
+
+#[test]
+fn snapshot_error() {
+    let mut app = streaming();
+    app.apply(Event::ServiceError {
+        service: oncall_triage::protocol::Service::Slack,
+        error: "poll failed: Slack API: ratelimited (retry after 30 s)".into(),
+    });
+    app.apply(Event::TriageFailed {
+        alert_ts: ts(0),
+        error: "the failing execution could not be read: Conductor answered 500".into(),
+    });
+    insta::assert_snapshot!(draw(&mut app, 120, 24));
+}
+
+#[test]
+fn snapshot_help() {
+    let mut app = streaming();
+    key(&mut app, KeyCode::Char('?'));
+    insta::assert_snapshot!(draw(&mut app, 100, 24));
+}
+
+#[test]
+fn snapshot_80x24_awaiting() {
+    insta::assert_snapshot!(draw(&mut awaiting(), 80, 24));
+}
+
+#[test]
+fn snapshot_transcript() {
+    let mut app = awaiting();
+    ctrl(&mut app, 't');
+    insta::assert_snapshot!(draw(&mut app, 100, 24));
+}
+
+#[test]
+fn approve_posts_the_draft_once() {
+    let mut app = awaiting();
+    assert_eq!(app.current().unwrap().ts, ts(3), "the alert awaiting a decision is in view");
+    let effect = key(&mut app, KeyCode::Char('a'));
+    assert_eq!(effect, Some(Effect::Op(Op::Approve { alert_ts: ts(3), text: DRAFT.into() })));
+    assert_eq!(app.current().unwrap().state, RowState::Posting);
+    assert_eq!(key(&mut app, KeyCode::Char('a')), None, "a second press posts nothing");
+    app.apply(Event::PostSent { alert_ts: ts(3), channel: "C".into(), thread_ts: ts(3), message_ts: ts(4) });
+    assert_eq!(app.current().unwrap().state, RowState::Posted);
+}
+
+#[test]
+fn nothing_is_approved_before_a_draft_exists() {
+    let mut app = streaming();
+    assert_eq!(key(&mut app, KeyCode::Char('a')), None);
+    assert_eq!(key(&mut app, KeyCode::Char('e')), None);
+    assert!(matches!(app.mode, Mode::Normal));
+}
+
+#[test]
+fn edit_then_ctrl_s_posts_the_edited_text_and_esc_cancels() {
+    let mut app = awaiting();
+    key(&mut app, KeyCode::Char('e'));
+    key(&mut app, KeyCode::Esc);
+    assert!(matches!(app.mode, Mode::Normal));
+    assert_eq!(app.current().unwrap().state, RowState::AwaitingApproval);
+    key(&mut app, KeyCode::Char('e'));
+    typed(&mut app, "Checked by on-call. ");
+    let effect = ctrl(&mut app, 's');
+    assert_eq!(effect, Some(Effect::Op(Op::Approve { alert_ts: ts(3), text: format!("Checked by on-call. {DRAFT}") })));
+}
+
+#[test]
+fn a_failed_post_leaves_the_draft_waiting() {
+    let mut app = awaiting();
+    key(&mut app, KeyCode::Char('a'));
+    app.apply(Event::TriageFailed { alert_ts: ts(3), error: "posting the reply failed: channel_not_found".into() });
+    assert_eq!(app.current().unwrap().state, RowState::AwaitingApproval);
+    assert!(app.error.as_deref().unwrap().contains("channel_not_found"));
+}
+
+#[test]
+fn selection_filter_and_the_operator_keeps_the_selection() {
+    let mut app = streaming();
+    assert_eq!(app.current().unwrap().ts, ts(3), "newest first");
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(app.current().unwrap().ts, ts(1));
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.current().unwrap().ts, ts(0), "stops at the end");
+    // A new alert does not move a selection the operator made.
+    received(&mut app, 4, Severity::Minor, "coho-prod", AlertKind::AuthStale);
+    assert_eq!(app.current().unwrap().ts, ts(0));
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "trey");
+    key(&mut app, KeyCode::Enter);
+    let shown: Vec<Ts> = app.rows().map(|a| a.ts).collect();
+    assert_eq!(shown, vec![ts(1)]);
+    assert_eq!(app.current().unwrap().ts, ts(1), "the selection moves into what is shown");
+    key(&mut app, KeyCode::Char('/'));
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.rows().count(), 4);
+}
+
+#[test]
+fn the_stream_follows_until_scrolled_up_and_end_follows_again() {
+    let mut app = streaming();
+    for i in 0..100 {
+        app.apply(Event::ReasonerDelta { alert_ts: ts(3), text: format!("line {i}\n") });
+    }
+    draw(&mut app, 120, 24);
+    assert_eq!(app.scroll, None);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Stream);
+    key(&mut app, KeyCode::PageUp);
+    let scrolled = app.scroll.expect("scrolled up");
+    app.apply(Event::ReasonerDelta { alert_ts: ts(3), text: "more\n".into() });
+    assert_eq!(app.scroll, Some(scrolled), "new lines do not move a scrolled view");
+    key(&mut app, KeyCode::End);
+    assert_eq!(app.scroll, None);
+}
+
+#[test]
+fn retriage_and_approve_all_refires() {
+    let mut app = awaiting();
+    assert_eq!(key(&mut app, KeyCode::Char('t')), Some(Effect::Op(Op::Retriage { alert_ts: ts(3) })));
+    assert_eq!(key(&mut app, KeyCode::Char('t')), None, "not while it runs");
+    // Two re-fires of the first alert wait; `A` approves them (and only them).
+    received(&mut app, 6, Severity::Critical, "wwi-prod", AlertKind::ConductorHealthy);
+    received(&mut app, 7, Severity::Critical, "wwi-prod", AlertKind::ConductorHealthy);
+    for n in [6, 7] {
+        app.apply(Event::HypothesisReady {
+            alert_ts: ts(n),
+            execution_id: "y".into(),
+            text: "re-fire".into(),
+            root_cause: "r".into(),
+            refire_of: Some(ts(0)),
+        });
+        app.apply(Event::PostQueued { alert_ts: ts(n), reason: SkipReason::QueuedForApproval });
+    }
+    assert_eq!(app.alerts[&ts(0)].refires, 2);
+    assert_eq!(key(&mut app, KeyCode::Char('A')), Some(Effect::Op(Op::ApproveAllRefires)));
+    assert_eq!(app.alerts[&ts(6)].state, RowState::Posting);
+    assert_eq!(key(&mut app, KeyCode::Char('A')), None, "nothing left to approve");
+}
+
+#[test]
+fn quit_asks_while_a_triage_runs() {
+    let mut app = streaming();
+    assert_eq!(key(&mut app, KeyCode::Char('q')), None);
+    assert!(matches!(app.mode, Mode::ConfirmQuit));
+    assert_eq!(key(&mut app, KeyCode::Char('n')), None);
+    assert!(matches!(app.mode, Mode::Normal));
+    key(&mut app, KeyCode::Char('q'));
+    assert_eq!(key(&mut app, KeyCode::Char('y')), Some(Effect::Quit));
+    let mut idle = App::new("playbook");
+    assert_eq!(key(&mut idle, KeyCode::Char('q')), Some(Effect::Quit));
+}
+
+#[test]
+fn every_key_of_the_help_is_handled() {
+    // The help lists what on_key handles: spot-check that each documented letter does something.
+    for (keys, _) in view::KEYS {
+        assert!(!keys.is_empty());
+    }
+    let mut app = awaiting();
+    key(&mut app, KeyCode::Char('?'));
+    assert!(matches!(app.mode, Mode::Help));
+    key(&mut app, KeyCode::Char('x'));
+    assert!(matches!(app.mode, Mode::Normal));
+}

@@ -1,0 +1,156 @@
+//! End to end: the real binary's console in a real terminal (tmux), against the simulator.
+//! It waits for a draft, presses `a`, and checks Slack received exactly that draft in the
+//! alert's thread; then `n` to the next draft, `e`, types an edit, Ctrl+S, and checks the
+//! edited text was posted; then `q` quits and the terminal session ends.
+//! (`--demo` runs the same console with the simulator in-process; here the simulator runs in
+//! the test so the test can read what Slack received.)
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use oncall_triage::sim::{Simulator, scenario};
+use serde_json::Value;
+
+struct Tmux {
+    socket: String,
+    session: &'static str,
+}
+
+impl Tmux {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket]);
+        c
+    }
+
+    fn screen(&self) -> String {
+        let out = self.cmd().args(["capture-pane", "-p", "-t", self.session]).output().expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        assert!(self.cmd().args(["send-keys", "-t", self.session]).args(keys).status().unwrap().success());
+    }
+
+    fn text(&self, text: &str) {
+        assert!(self.cmd().args(["send-keys", "-t", self.session, "-l", text]).status().unwrap().success());
+    }
+
+    fn alive(&self) -> bool {
+        self.cmd().args(["has-session", "-t", self.session]).output().is_ok_and(|o| o.status.success())
+    }
+
+    async fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let screen = self.screen();
+            if ready(&screen) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; the screen:\n{screen}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").output();
+    }
+}
+
+/// The drafts waiting in the state file, by alert ts.
+fn queued(state: &std::path::Path) -> BTreeMap<String, String> {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(state).unwrap_or_default()).unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for channel in v["channels"].as_object().into_iter().flat_map(|m| m.values()) {
+        for (ts, r) in channel["alerts"].as_object().into_iter().flatten() {
+            if r["status"] == "queued"
+                && let Some(text) = r["text"].as_str()
+            {
+                out.insert(ts.clone(), text.to_string());
+            }
+        }
+    }
+    out
+}
+
+async fn wait_posts(sim: &Simulator, n: usize, tmux: &Tmux) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sim.slack().posts().len() < n {
+        assert!(Instant::now() < deadline, "no post arrived; the screen:\n{}", tmux.screen());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn approve_and_edit_in_the_console_post_exactly_that() {
+    assert!(
+        Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()),
+        "tmux is missing: install it (apt-get install tmux); .ci/run does"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenarios");
+    for name in ["09-certificate-expires-soon.json", "11-auth-stale-api-key.json"] {
+        std::fs::copy(shipped.join(name), dir.path().join(name)).unwrap();
+    }
+    let sim = Simulator::start(scenario::load_dir(dir.path()).unwrap(), common::fast_options()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state.json");
+
+    let mut command = format!(
+        "env -i PATH=/usr/bin:/bin HOME={home} TERM=xterm-256color NO_COLOR=1 ONCALL_STATE_FILE={state} ONCALL_LOG_DIR={home}/logs",
+        home = home.path().display(),
+        state = state.display()
+    );
+    for line in sim.env_lines() {
+        command.push_str(&format!(" '{line}'"));
+    }
+    command.push_str(&format!(" {}", env!("CARGO_BIN_EXE_oncall-triage")));
+    let tmux = Tmux { socket: format!("oncall-test-{}", std::process::id()), session: "console" };
+    let started = tmux
+        .cmd()
+        .args(["new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40", &command])
+        .status()
+        .expect("tmux new-session");
+    assert!(started.success());
+
+    // Both drafts wait; nothing was posted without a key press.
+    let screen = tmux
+        .wait_for("two drafts awaiting approval", |s| s.contains("2 awaiting") && s.contains("a post · e edit"))
+        .await;
+    assert!(sim.slack().posts().is_empty(), "posted before approval:\n{screen}");
+    let drafts = queued(&state);
+    assert_eq!(drafts.len(), 2, "{drafts:?}");
+
+    tmux.keys(&["a"]);
+    wait_posts(&sim, 1, &tmux).await;
+    let first = sim.slack().posts().remove(0);
+    let thread = first.thread_ts.expect("a reply in the alert's thread").to_string();
+    assert_eq!(first.text, drafts[&thread], "exactly the draft that was shown");
+
+    // The other draft: edit it, then Ctrl+S posts the edit.
+    tmux.wait_for("the first post recorded", |s| s.contains("1 posted")).await;
+    tmux.keys(&["n"]);
+    tmux.keys(&["e"]);
+    tmux.wait_for("the editor", |s| s.contains("Ctrl+S posts")).await;
+    tmux.text("Checked by on-call. ");
+    tmux.keys(&["C-s"]);
+    wait_posts(&sim, 2, &tmux).await;
+    let second = sim.slack().posts().remove(1);
+    let other = second.thread_ts.unwrap().to_string();
+    assert_ne!(other, thread);
+    assert_eq!(second.text, format!("Checked by on-call. {}", drafts[&other]));
+    assert_eq!(sim.slack().posts().len(), 2, "one post per approval");
+
+    tmux.wait_for("both posted", |s| s.contains("2 posted")).await;
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux.alive() {
+        assert!(Instant::now() < deadline, "q did not quit:\n{}", tmux.screen());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
