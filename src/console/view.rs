@@ -169,7 +169,7 @@ fn short(s: Severity) -> &'static str {
 }
 
 fn investigation(frame: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
-    let Some(a) = app.current().cloned() else {
+    let Some(a) = app.current() else {
         let block = Block::bordered().title(" Investigation ").border_style(theme.dim());
         frame.render_widget(
             Paragraph::new("Select an alert to see its investigation.\n? lists every key.")
@@ -190,10 +190,11 @@ fn investigation(frame: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
     };
     let [stream_area, draft_area] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(draft_height)]).areas(area);
-    stream(frame, app, &a, stream_area, theme);
+    stream(frame, app, a, stream_area, theme);
     if draft_height > 0 {
-        draft(frame, app, &a, draft_area, theme);
+        draft(frame, app, a, draft_area, theme);
     }
+    app.page = usize::from(stream_area.height.saturating_sub(2)).max(1);
 }
 
 /// Rows a text takes when wrapped at `width` columns (by characters; words wrap a little later).
@@ -246,7 +247,7 @@ fn item_lines(app: &App, item: &Item, selected: bool, theme: Theme, out: &mut Ve
     }
 }
 
-fn stream(frame: &mut Frame, app: &mut App, a: &AlertView, area: Rect, theme: Theme) {
+fn stream(frame: &mut Frame, app: &App, a: &AlertView, area: Rect, theme: Theme) {
     let focused = app.focus == Focus::Stream && matches!(app.mode, Mode::Normal);
     let follow = app.scroll.is_none();
     let title = format!(
@@ -260,7 +261,6 @@ fn stream(frame: &mut Frame, app: &mut App, a: &AlertView, area: Rect, theme: Th
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = inner.height as usize;
-    app.page = height.max(1);
     let total = a.stream_height();
     let top = app.scroll.unwrap_or(total.saturating_sub(height)).min(total.saturating_sub(1));
     // Skip whole entries above the window, then build only what shows.
@@ -321,14 +321,14 @@ fn mrkdwn(line: &str, theme: Theme) -> Line<'static> {
     Line::from(spans)
 }
 
-fn draft(frame: &mut Frame, app: &mut App, a: &AlertView, area: Rect, theme: Theme) {
-    if let Mode::Edit(textarea) = &mut app.mode {
-        textarea.set_block(
-            Block::bordered()
-                .title(" Edit the reply — Ctrl+S posts · Esc cancels ")
-                .border_style(theme.fg(Color::Yellow)),
-        );
-        frame.render_widget(&**textarea, area);
+fn draft(frame: &mut Frame, app: &App, a: &AlertView, area: Rect, theme: Theme) {
+    if let Mode::Edit(textarea) = &app.mode {
+        let block = Block::bordered()
+            .title(" Edit the reply — Ctrl+S posts · Esc cancels ")
+            .border_style(theme.fg(Color::Yellow));
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        frame.render_widget(&**textarea, inner);
         return;
     }
     let (title, hint, border) = match a.state {
