@@ -42,7 +42,12 @@ fn loaded() -> App {
             tool: "pull_pod_logs".into(),
             args: json!({"podName": format!("orkes-conductor-deployment-{i}")}),
         });
-        app.apply(Event::ToolFinished { alert_ts: selected, call_id, ok: i % 7 != 0, summary: format!("{i} log lines") });
+        app.apply(Event::ToolFinished {
+            alert_ts: selected,
+            call_id,
+            ok: i % 7 != 0,
+            summary: format!("{i} log lines"),
+        });
         app.apply(Event::ReasonerDelta { alert_ts: selected, text: format!("reasoning line {i}\nmore text {i}\n") });
     }
     app.apply(Event::HypothesisReady {
@@ -95,8 +100,9 @@ fn idle_cpu() -> Result<f64, String> {
     let shell = String::from_utf8_lossy(&pid.stdout).trim().to_string();
     // The pane runs `env … oncall-triage`; env execs, so the pane pid is the binary's.
     std::thread::sleep(Duration::from_secs(20));
-    let screen = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "bench"]).map_err(|e| e.to_string())?.stdout)
-        .into_owned();
+    let screen =
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "bench"]).map_err(|e| e.to_string())?.stdout)
+            .into_owned();
     let before = cpu_ticks(&shell).ok_or("the console is not running")?;
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs(10));

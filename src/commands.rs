@@ -111,29 +111,38 @@ pub async fn run(cli: Cli) -> u8 {
 }
 
 /// Why a watching run stopped early.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Stop {
     Done,
     Terminated,
     Interrupted,
 }
 
-async fn signal() -> Stop {
+/// SIGTERM and SIGINT, each time they arrive.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals { term: signal(SignalKind::terminate()).ok() }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    async fn next(&mut self) -> Stop {
+        #[cfg(unix)]
+        if let Some(term) = self.term.as_mut() {
+            return tokio::select! {
                 _ = tokio::signal::ctrl_c() => Stop::Interrupted,
                 _ = term.recv() => Stop::Terminated,
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                Stop::Interrupted
-            }
+            };
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = tokio::signal::ctrl_c().await;
         Stop::Interrupted
     }
@@ -205,34 +214,42 @@ async fn watch(cli: &Cli) -> u8 {
     let grace = config.shutdown_grace;
     let reasoner_name = services.reasoner.name();
     let mut handle = core::start(Arc::new(config), services, store, mode);
+    let mut signals = Signals::new();
+    let mut stop = Stop::Done;
     if !headless {
-        let ended = crate::console::run(&mut handle, reasoner_name).await;
-        return match ended {
-            Err(e) => fail(EXIT_FAILED, format!("the console failed: {e}")),
-            Ok(_) => {
-                // Running triages get the grace period; an unfinished one is resumed at the next
-                // start (its claim is in the state file; the thread is read before any post).
-                eprintln!("oncall-triage: stopping (running triages get up to {})", humantime::format_duration(grace));
-                match tokio::time::timeout(grace, handle.finish()).await {
-                    Ok(Err(e)) => fail(EXIT_FAILED, e),
-                    _ => EXIT_OK,
-                }
+        // The console ends on `q`, or on a signal (its guard restores the terminal either way).
+        let ended = tokio::select! {
+            ended = crate::console::run(&mut handle, reasoner_name) => ended,
+            s = signals.next() => {
+                stop = s;
+                let _ = handle.submit(Op::Quit);
+                Ok(crate::console::Ended::Quit)
             }
         };
+        if let Err(e) = ended {
+            return fail(EXIT_FAILED, format!("the console failed: {e}"));
+        }
+        eprintln!(
+            "oncall-triage: stopping; running triages get up to {} (a second Ctrl+C stops at once)",
+            humantime::format_duration(grace)
+        );
     }
-
-    let mut stop = Stop::Done;
-    let signalled = signal();
-    tokio::pin!(signalled);
+    // Events go on being printed (or drained) until the core stops; the first signal stops
+    // intake and starts the grace period, a second one stops at once.
     loop {
         tokio::select! {
             event = handle.next_event() => match event {
-                Some(e) => printer.print(&e),
+                Some(e) => if headless { printer.print(&e) },
                 None => break,
             },
-            s = &mut signalled, if matches!(stop, Stop::Done) => {
-                stop = s;
-                let _ = handle.submit(Op::Quit);
+            s = signals.next() => {
+                if stop == Stop::Done {
+                    stop = s;
+                    let _ = handle.submit(Op::Quit);
+                } else {
+                    stop = Stop::Interrupted;
+                    let _ = handle.submit(Op::Abort);
+                }
             }
         }
     }
@@ -351,7 +368,7 @@ async fn serve_simulator(dir: Option<&Path>) -> u8 {
         "oncall-triage: simulating Slack and Conductor for {count} scenario(s) in channel {}; Ctrl+C stops",
         sim::CHANNEL
     );
-    match signal().await {
+    match Signals::new().next().await {
         Stop::Interrupted => EXIT_INTERRUPTED,
         Stop::Terminated | Stop::Done => EXIT_OK,
     }

@@ -140,7 +140,10 @@ pub enum Op {
     },
     /// Approve every pending re-fire reply at once.
     ApproveAllRefires,
+    /// Stop intake; running triages get the shutdown grace, then are recorded as interrupted.
     Quit,
+    /// Stop now: running triages are recorded as interrupted at once (a second signal).
+    Abort,
 }
 
 #[cfg(test)]

@@ -181,7 +181,7 @@ impl Engine {
                 }
             }
             if mode == Mode::Once {
-                self.drain().await;
+                self.finish(&mut ops, None).await;
                 return polled.map(|_| ());
             }
             // Decisions run as they come; the next poll keeps its time.
@@ -190,8 +190,9 @@ impl Engine {
                 tokio::select! {
                     _ = tokio::time::sleep_until(next_poll) => break,
                     op = ops.recv() => match op {
-                        None | Some(Op::Quit) => {
-                            self.drain().await;
+                        None | Some(Op::Quit | Op::Abort) => {
+                            let grace = tokio::time::Instant::now() + self.shared.config.shutdown_grace;
+                            self.finish(&mut ops, Some(grace)).await;
                             return Ok(());
                         }
                         Some(decision) => {
@@ -203,11 +204,65 @@ impl Engine {
         }
     }
 
-    async fn drain(&mut self) {
-        while let Some(done) = self.jobs.join_next().await {
-            if let Err(e) = done {
-                tracing::error!(error = %e, "an alert job panicked");
+    /// Waits for the running jobs: all of them, or until the grace deadline (set by the first
+    /// `Quit` when there is none yet); `Abort`, or the front-end going away, ends the wait at once.
+    /// Jobs still running then are stopped and recorded as interrupted: the next start resumes
+    /// them (their thread is read before any post, so nothing is posted twice).
+    async fn finish(&mut self, ops: &mut mpsc::UnboundedReceiver<Op>, mut deadline: Option<tokio::time::Instant>) {
+        let grace = self.shared.config.shutdown_grace;
+        loop {
+            let expired = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                done = self.jobs.join_next() => match done {
+                    None => return,
+                    Some(Err(e)) if e.is_panic() => tracing::error!(error = %e, "an alert job panicked"),
+                    Some(_) => {}
+                },
+                _ = expired => break,
+                op = ops.recv() => match op {
+                    Some(Op::Quit) if deadline.is_none() => {
+                        tracing::info!(grace = %humantime::format_duration(grace), "stopping: running triages get the grace period");
+                        deadline = Some(tokio::time::Instant::now() + grace);
+                    }
+                    Some(Op::Quit) => {}
+                    None | Some(Op::Abort) => break,
+                    Some(decision) => {
+                        self.jobs.spawn(operator::decide(self.shared.clone(), decision));
+                    }
+                },
             }
+        }
+        let unfinished: Vec<Ts> = self.active.lock().map(|a| a.iter().copied().collect()).unwrap_or_default();
+        self.jobs.abort_all();
+        while self.jobs.join_next().await.is_some() {}
+        if unfinished.is_empty() {
+            return;
+        }
+        tracing::warn!(count = unfinished.len(), "stopped with triages unfinished: recorded as interrupted");
+        let marked = unfinished.clone();
+        let saved = self
+            .shared
+            .state(move |c| {
+                for ts in marked {
+                    if let Some(r) = c.alerts.get_mut(&ts)
+                        && matches!(r.status, AlertStatus::Pending | AlertStatus::Claimed)
+                    {
+                        r.status = AlertStatus::Interrupted;
+                        r.updated_at = now_secs();
+                    }
+                }
+            })
+            .await;
+        if let Err(e) = saved {
+            tracing::error!(error = %e, "cannot record the interrupted triages");
+        }
+        for ts in unfinished {
+            self.shared.emit(Event::AlertSkipped { alert_ts: ts, reason: SkipReason::Interrupted });
         }
     }
 

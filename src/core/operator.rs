@@ -35,7 +35,7 @@ pub(super) async fn decide(shared: Arc<Shared>, op: Op) {
                 approve(&shared, ts, &text).await;
             }
         }
-        Op::Quit => {}
+        Op::Quit | Op::Abort => {}
     }
 }
 
