@@ -44,7 +44,13 @@ async fn main() {
             reasoner: Arc::new(oncall_triage::reasoner::Reasoner::Playbook),
         };
         let store = StateStore::open(&config.state_file).unwrap();
-        let mut handle = core::start(Arc::new(config), services, store, Mode::Once);
+        let mut handle = core::start(
+            Arc::new(config),
+            services,
+            store,
+            Mode::Once,
+            oncall_triage::metrics::Metrics::new(std::time::Duration::from_secs(30)),
+        );
         let (mut started, mut ready) = (None, None);
         // A command nobody polls never completes: its wait is the stuck threshold, not latency.
         let mut stuck = false;

@@ -213,7 +213,14 @@ async fn watch(cli: &Cli) -> u8 {
     let mode = if cli.run.once { Mode::Once } else { Mode::Watch };
     let grace = config.shutdown_grace;
     let reasoner_name = services.reasoner.name();
-    let mut handle = core::start(Arc::new(config), services, store, mode);
+    let metrics = crate::metrics::Metrics::new(config.poll_interval);
+    if let Some(addr) = config.metrics_addr {
+        match crate::metrics::serve(addr, metrics.clone()).await {
+            Ok(bound) => tracing::info!(%bound, "serving /metrics and /healthz"),
+            Err(e) => return fail(EXIT_USAGE, format!("cannot serve metrics on {addr}: {e} (ONCALL_METRICS_ADDR)")),
+        }
+    }
+    let mut handle = core::start(Arc::new(config), services, store, mode, metrics);
     let mut signals = Signals::new();
     let mut stop = Stop::Done;
     if !headless {

@@ -65,7 +65,13 @@ pub async fn run_scenario(scenario: Scenario, options: SimOptions, toolbox: impl
         toolbox: Arc::new(toolbox(&config)),
         reasoner: Arc::new(crate::reasoner::Reasoner::Playbook),
     };
-    let mut handle = core::start(Arc::new(config), services, store, Mode::Once);
+    let mut handle = core::start(
+        Arc::new(config),
+        services,
+        store,
+        Mode::Once,
+        crate::metrics::Metrics::new(std::time::Duration::from_secs(30)),
+    );
     let mut dispatched_per_alert: BTreeMap<Ts, usize> = BTreeMap::new();
     let mut alerts: Vec<Ts> = Vec::new();
     let mut problems = Vec::new();

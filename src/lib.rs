@@ -16,6 +16,7 @@ pub mod eval;
 pub mod headless;
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod protocol;
 pub mod reasoner;
 pub mod redact;

@@ -139,3 +139,101 @@ async fn sigint_exits_130_and_a_second_signal_stops_at_once() {
     assert_eq!(status_in(&home.path().join("state.json")), ["interrupted"]);
     assert!(sim.slack().posts().is_empty());
 }
+
+#[tokio::test]
+async fn two_processes_on_one_state_file_lose_nothing_and_post_once() {
+    let sim = common::simulator().await;
+    let home = tempfile::tempdir().unwrap();
+    let run = |sim: &Simulator| {
+        let mut cmd = common::against_in(sim, home.path());
+        cmd.args(["--no-tui", "--once", "--json"]);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    };
+    let (a, b) = (run(&sim), run(&sim));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    // Each alert was investigated by one of the two.
+    let started = |out: &std::process::Output| common::of_type(&common::json_lines(out), "triage.started").len();
+    assert_eq!(started(&a) + started(&b), common::shipped_alerts(), "an alert was investigated twice");
+    // Every alert answered exactly once in its thread.
+    let posts = sim.slack().posts();
+    let mut threads: Vec<String> = posts.iter().map(|p| p.thread_ts.unwrap().to_string()).collect();
+    threads.sort();
+    let before = threads.len();
+    threads.dedup();
+    assert_eq!(before, threads.len(), "a thread got two replies");
+    assert_eq!(threads.len(), common::shipped_alerts(), "every alert answered");
+    // The state file lost nothing: every alert is recorded as done.
+    let statuses = status_in(&home.path().join("state.json"));
+    assert_eq!(statuses.len(), common::shipped_alerts(), "{statuses:?}");
+    let open: Vec<&String> =
+        statuses.iter().filter(|s| !matches!(s.as_str(), "posted" | "failed" | "skipped")).collect();
+    assert!(open.is_empty(), "alerts left unfinished: {open:?}");
+}
+
+#[tokio::test]
+async fn queue_holds_every_reply_in_the_state_file_and_posts_nothing() {
+    let sim = common::simulator().await;
+    let home = tempfile::tempdir().unwrap();
+    let out =
+        common::run(common::against_in(&sim, home.path()), &["--no-tui", "--once", "--json", "--post", "queue"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events = common::json_lines(&out);
+    assert_eq!(common::of_type(&events, "post.queued").len(), common::shipped_alerts());
+    assert!(common::of_type(&events, "post.queued").iter().all(|e| e["reason"] == "queued_for_approval"));
+    assert!(sim.slack().posts().is_empty(), "queue posts nothing");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(home.path().join("state.json")).unwrap()).unwrap();
+    let records: Vec<&Value> =
+        v["channels"].as_object().unwrap().values().flat_map(|c| c["alerts"].as_object().unwrap().values()).collect();
+    assert_eq!(records.len(), common::shipped_alerts());
+    assert!(
+        records.iter().all(|r| r["status"] == "queued" && r["text"].as_str().is_some_and(|t| t.starts_with("*Issue*"))),
+        "{records:#?}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_and_healthz_report_the_service() {
+    let sim = common::simulator().await;
+    let home = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = common::against_in(&sim, home.path());
+    cmd.args(["--no-tui", "--json", "--metrics-addr", &addr]).stdout(Stdio::null()).stderr(Stdio::null());
+    let child = cmd.spawn().unwrap();
+    let http = common::http();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        assert!(Instant::now() < deadline, "the service did not post every alert");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let Ok(resp) = http.get(format!("http://{addr}/metrics")).send().await else { continue };
+        let text = resp.text().await.unwrap();
+        if text.contains(&format!("oncall_posts_total{{outcome=\"sent\"}} {}", common::shipped_alerts())) {
+            break text;
+        }
+    };
+    let n = common::shipped_alerts();
+    for line in [
+        format!("oncall_alerts_seen_total {n}"),
+        format!("oncall_triage_duration_seconds_count {n}"),
+        "oncall_dispatches_total{workflow=\"pull_logs\",status=\"COMPLETED\"}".to_string(),
+        // The telemetry-loss probe nobody polled ends as SCHEDULED, apart from the completed ones.
+        "oncall_dispatches_total{workflow=\"get_pods_data\",status=\"SCHEDULED\"} 1".to_string(),
+        "# TYPE oncall_triage_duration_seconds histogram".to_string(),
+        "oncall_rate_limit_waits_total 0".to_string(),
+    ] {
+        assert!(metrics.contains(&line), "missing {line:?} in:\n{metrics}");
+    }
+    let triaged: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("oncall_triages_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(triaged, n as u64, "{metrics}");
+    let health = http.get(format!("http://{addr}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(health.text().await.unwrap().starts_with("ok: last poll"));
+    signal(&child, "TERM");
+    assert_eq!(tokio::task::spawn_blocking(move || wait(child, Duration::from_secs(10))).await.unwrap(), 0);
+}

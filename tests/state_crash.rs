@@ -31,6 +31,7 @@ fn write_forever(path: &str) -> ! {
                         reply_ts: None,
                         text: None,
                         updated_at: 0,
+                        owner: None,
                     },
                 );
                 c.high_water = Some(Ts::from_micros(n));

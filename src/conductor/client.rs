@@ -86,6 +86,18 @@ impl ConductorClient {
     /// Sends a request built by `build`, with auth, retries on 5xx and connection errors, and
     /// one token refresh on 401. Returns the successful response's body text.
     async fn send(&self, what: &str, build: impl Fn() -> reqwest::RequestBuilder) -> Result<String, ConductorError> {
+        let result = self.send_with_retries(what, build).await;
+        if result.is_err() {
+            crate::metrics::CONDUCTOR_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn send_with_retries(
+        &self,
+        what: &str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<String, ConductorError> {
         let mut refreshed = false;
         let mut attempt = 0;
         loop {

@@ -92,11 +92,38 @@ impl Job {
 
     /// Records the claim, then reacts; false when the alert is left to someone else.
     async fn claim(&self, ours_before: bool) -> Result<bool, StateError> {
-        self.set(|r| {
-            r.status = AlertStatus::Claimed;
-            r.claimed_at.get_or_insert_with(now_secs);
-        })
-        .await?;
+        // The claim in the state file is a compare-and-set under its lock: another process on
+        // the same file that claimed it, or finished it meanwhile, keeps it.
+        let (ts, me) = (self.ts, std::process::id());
+        let mine = self
+            .shared
+            .state(move |c| match c.alerts.get_mut(&ts) {
+                Some(r) if r.claimed_by_another() => false,
+                Some(r)
+                    if !matches!(
+                        r.status,
+                        AlertStatus::Pending
+                            | AlertStatus::Claimed
+                            | AlertStatus::Interrupted
+                            | AlertStatus::ClaimedElsewhere
+                    ) =>
+                {
+                    false
+                }
+                Some(r) => {
+                    r.status = AlertStatus::Claimed;
+                    r.owner = Some(me);
+                    r.claimed_at.get_or_insert_with(now_secs);
+                    r.updated_at = now_secs();
+                    true
+                }
+                None => false,
+            })
+            .await?;
+        if !mine {
+            tracing::debug!(alert_ts = %self.ts, "another process on this state file has it");
+            return Ok(false);
+        }
         let s = &self.shared.services;
         let won = match s.slack.react(&s.channel, self.ts, &self.shared.config.slack.claim_emoji).await {
             Ok(()) => true,

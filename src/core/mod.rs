@@ -131,9 +131,26 @@ impl Shared {
 }
 
 /// Starts the core on the current runtime.
-pub fn start(config: Arc<Config>, services: Services, store: StateStore, mode: Mode) -> CoreHandle {
+pub fn start(
+    config: Arc<Config>,
+    services: Services,
+    store: StateStore,
+    mode: Mode,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> CoreHandle {
     let (ops_tx, ops_rx) = mpsc::unbounded_channel();
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    // Every event (the engine's, the jobs', the tools') passes the metrics on its way out.
+    let (events_tx, mut inner_rx) = mpsc::unbounded_channel::<Event>();
+    let (outer_tx, events_rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(event) = inner_rx.recv().await {
+            metrics.observe(&event);
+            if outer_tx.send(event).is_err() {
+                // The front-end is gone; keep counting.
+                continue;
+            }
+        }
+    });
     let shared = Arc::new(Shared {
         investigations: Semaphore::new(config.max_triages),
         config,
@@ -330,6 +347,7 @@ impl Engine {
                             reply_ts: None,
                             text: None,
                             updated_at: now_secs(),
+                            owner: None,
                         },
                     );
                     fresh.push((ts, alert, stale));
@@ -356,6 +374,7 @@ impl Engine {
                 c.alerts
                     .iter()
                     .filter(|(ts, r)| match r.status {
+                        AlertStatus::Claimed if r.claimed_by_another() => false,
                         AlertStatus::Pending | AlertStatus::Claimed | AlertStatus::Interrupted => true,
                         AlertStatus::ClaimedElsewhere => ts.age(now) >= lease,
                         _ => false,

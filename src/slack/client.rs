@@ -98,6 +98,16 @@ impl SlackClient {
     }
 
     async fn call(&self, method: &str, params: Value, read: bool) -> Result<Value, SlackError> {
+        let result = self.call_with_retries(method, params, read).await;
+        if let Err(e) = &result
+            && e.api_error() != Some("already_reacted")
+        {
+            crate::metrics::SLACK_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn call_with_retries(&self, method: &str, params: Value, read: bool) -> Result<Value, SlackError> {
         let url = format!("{}{method}", self.base);
         let (mut limited, mut transient) = (0u32, 0u32);
         loop {
@@ -125,6 +135,7 @@ impl SlackClient {
                         return Err(SlackError::RateLimited { method: method.into(), retries: limited });
                     }
                     tracing::warn!(method, wait_ms = wait.as_millis() as u64, "Slack rate limit; waiting as told");
+                    crate::metrics::RATE_LIMIT_WAITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.hold(method, wait);
                     Duration::ZERO
                 }

@@ -76,6 +76,22 @@ pub struct AlertRecord {
     /// The reply text held for approval (`Queued`), or the posted one.
     pub text: Option<String>,
     pub updated_at: u64,
+    /// The process working on it while `Claimed` (its pid): another live process on the same
+    /// state file leaves it alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<u32>,
+}
+
+impl AlertRecord {
+    /// Claimed by another process that is still running (on this host: the state file is local).
+    pub fn claimed_by_another(&self) -> bool {
+        self.status == AlertStatus::Claimed
+            && self.owner.is_some_and(|pid| pid != std::process::id() && process_alive(pid))
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") { std::path::Path::new(&format!("/proc/{pid}")).exists() } else { true }
 }
 
 /// An incident (alerts sharing a signature) and its first triage.
@@ -282,6 +298,7 @@ mod tests {
             reply_ts: None,
             text: None,
             updated_at: 1,
+            owner: None,
         }
     }
 

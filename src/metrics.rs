@@ -1,0 +1,213 @@
+//! Observability for the service: Prometheus text on `/metrics` and a `/healthz`, served on
+//! `--metrics-addr`. Counts come from the core's events (alerts, triages by outcome and their
+//! duration, dispatches by workflow and status, posts) and from the clients (API errors,
+//! rate-limit waits), which bump process-wide counters. Nothing here can slow the core: an
+//! event is a lock of a few map updates.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::protocol::{Event, SkipReason};
+use crate::slack::Ts;
+
+/// Slack API calls that failed for good (after retries).
+pub static SLACK_ERRORS: AtomicU64 = AtomicU64::new(0);
+/// Conductor API calls that failed for good.
+pub static CONDUCTOR_ERRORS: AtomicU64 = AtomicU64::new(0);
+/// Waits on a Slack 429 `Retry-After`.
+pub static RATE_LIMIT_WAITS: AtomicU64 = AtomicU64::new(0);
+
+/// Triage duration buckets, seconds.
+const BUCKETS: [f64; 10] = [1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+
+#[derive(Default)]
+struct Inner {
+    alerts_seen: u64,
+    /// outcome (hypothesis, failed) → count
+    triages: BTreeMap<&'static str, u64>,
+    /// Bucket counts (cumulative on output), sum and count of triage durations.
+    duration_buckets: [u64; BUCKETS.len()],
+    duration_sum: f64,
+    duration_count: u64,
+    /// (workflow, status) → count
+    dispatches: BTreeMap<(String, String), u64>,
+    /// post outcome (sent, queued, skipped, rejected) → count
+    posts: BTreeMap<&'static str, u64>,
+    started: HashMap<Ts, Instant>,
+    /// call id → workflow, until the dispatch finishes
+    workflows: HashMap<(Ts, String), String>,
+    last_poll: Option<Instant>,
+    last_poll_error: Option<String>,
+}
+
+pub struct Metrics {
+    inner: Mutex<Inner>,
+    /// A poll older than this makes /healthz fail.
+    stale_after: Duration,
+}
+
+impl Metrics {
+    pub fn new(poll_interval: Duration) -> Arc<Metrics> {
+        Arc::new(Metrics { inner: Mutex::default(), stale_after: poll_interval * 3 + Duration::from_secs(30) })
+    }
+
+    pub fn observe(&self, event: &Event) {
+        let Ok(mut m) = self.inner.lock() else { return };
+        match event {
+            Event::AlertReceived { .. } => m.alerts_seen += 1,
+            Event::TriageStarted { alert_ts, .. } => {
+                m.started.insert(*alert_ts, Instant::now());
+            }
+            Event::HypothesisReady { alert_ts, refire_of, .. } => {
+                let outcome = if refire_of.is_some() { "refire" } else { "hypothesis" };
+                *m.triages.entry(outcome).or_default() += 1;
+                m.finish(*alert_ts);
+            }
+            Event::TriageFailed { alert_ts, .. } => {
+                *m.triages.entry("failed").or_default() += 1;
+                m.finish(*alert_ts);
+            }
+            Event::DispatchStarted { alert_ts, call_id, workflow, .. } => {
+                m.workflows.insert((*alert_ts, call_id.clone()), workflow.clone());
+            }
+            Event::DispatchFinished { alert_ts, call_id, status, .. } => {
+                let workflow = m.workflows.remove(&(*alert_ts, call_id.clone())).unwrap_or_default();
+                *m.dispatches.entry((workflow, status.clone())).or_default() += 1;
+            }
+            Event::PostSent { .. } => *m.posts.entry("sent").or_default() += 1,
+            Event::PostQueued { .. } => *m.posts.entry("queued").or_default() += 1,
+            Event::PostSkipped { reason, .. } => {
+                let what = if *reason == SkipReason::Rejected { "rejected" } else { "skipped" };
+                *m.posts.entry(what).or_default() += 1;
+            }
+            Event::PollFinished { .. } => {
+                m.last_poll = Some(Instant::now());
+                m.last_poll_error = None;
+            }
+            Event::ServiceError { error, .. } => m.last_poll_error = Some(error.clone()),
+            _ => {}
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let Ok(m) = self.inner.lock() else { return String::new() };
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP oncall_alerts_seen_total Alerts recognised in the channel.\n# TYPE oncall_alerts_seen_total counter"
+        );
+        let _ = writeln!(out, "oncall_alerts_seen_total {}", m.alerts_seen);
+        let _ = writeln!(out, "# HELP oncall_triages_total Triages by outcome.\n# TYPE oncall_triages_total counter");
+        for outcome in ["hypothesis", "refire", "failed"] {
+            let _ =
+                writeln!(out, "oncall_triages_total{{outcome=\"{outcome}\"}} {}", m.triages.get(outcome).unwrap_or(&0));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP oncall_triage_duration_seconds Time from triage start to hypothesis or failure.\n# TYPE oncall_triage_duration_seconds histogram"
+        );
+        let mut cumulative = 0;
+        for (le, n) in BUCKETS.iter().zip(m.duration_buckets) {
+            cumulative += n;
+            let _ = writeln!(out, "oncall_triage_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "oncall_triage_duration_seconds_bucket{{le=\"+Inf\"}} {}", m.duration_count);
+        let _ = writeln!(out, "oncall_triage_duration_seconds_sum {:.3}", m.duration_sum);
+        let _ = writeln!(out, "oncall_triage_duration_seconds_count {}", m.duration_count);
+        let _ = writeln!(
+            out,
+            "# HELP oncall_dispatches_total Command workflows dispatched, by workflow and final status.\n# TYPE oncall_dispatches_total counter"
+        );
+        for ((workflow, status), n) in &m.dispatches {
+            let _ = writeln!(
+                out,
+                "oncall_dispatches_total{{workflow=\"{}\",status=\"{}\"}} {n}",
+                label(workflow),
+                label(status)
+            );
+        }
+        let _ = writeln!(out, "# HELP oncall_posts_total Replies by outcome.\n# TYPE oncall_posts_total counter");
+        for what in ["sent", "queued", "skipped", "rejected"] {
+            let _ = writeln!(out, "oncall_posts_total{{outcome=\"{what}\"}} {}", m.posts.get(what).unwrap_or(&0));
+        }
+        for (name, help, counter) in [
+            ("slack_errors_total", "Slack API calls that failed after retries.", &SLACK_ERRORS),
+            ("conductor_errors_total", "Conductor API calls that failed after retries.", &CONDUCTOR_ERRORS),
+            ("rate_limit_waits_total", "Waits on a Slack 429 Retry-After.", &RATE_LIMIT_WAITS),
+        ] {
+            let _ = writeln!(out, "# HELP oncall_{name} {help}\n# TYPE oncall_{name} counter");
+            let _ = writeln!(out, "oncall_{name} {}", counter.load(Ordering::Relaxed));
+        }
+        out
+    }
+
+    /// Healthy while polls succeed on time.
+    pub fn health(&self) -> Result<String, String> {
+        let Ok(m) = self.inner.lock() else { return Err("metrics poisoned".into()) };
+        match (m.last_poll, &m.last_poll_error) {
+            (_, Some(error)) => Err(format!("the last poll failed: {error}")),
+            (None, None) => Err("no poll has finished yet".into()),
+            (Some(at), None) if at.elapsed() > self.stale_after => {
+                Err(format!("no poll for {} s", at.elapsed().as_secs()))
+            }
+            (Some(at), None) => Ok(format!("ok: last poll {} s ago", at.elapsed().as_secs())),
+        }
+    }
+}
+
+impl Inner {
+    fn finish(&mut self, alert_ts: Ts) {
+        let Some(started) = self.started.remove(&alert_ts) else { return };
+        let secs = started.elapsed().as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|le| secs <= *le) {
+            self.duration_buckets[i] += 1;
+        }
+        self.duration_sum += secs;
+        self.duration_count += 1;
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Serves /metrics and /healthz on `addr` until the process ends.
+pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(|State(m): State<Arc<Metrics>>| async move {
+                ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], m.render())
+            }),
+        )
+        .route(
+            "/healthz",
+            get(|State(m): State<Arc<Metrics>>| async move {
+                match m.health() {
+                    Ok(text) => (StatusCode::OK, text).into_response(),
+                    Err(text) => (StatusCode::SERVICE_UNAVAILABLE, text).into_response(),
+                }
+            }),
+        )
+        .with_state(metrics);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the metrics server stopped");
+        }
+    });
+    Ok(bound)
+}
