@@ -33,10 +33,6 @@ fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
     code
 }
 
-fn not_built(what: &str) -> u8 {
-    fail(EXIT_USAGE, format!("{what} is not built yet in this version"))
-}
-
 fn load_config(cli: &Cli, demo: bool) -> Result<Config, ConfigError> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let sources = Sources::gather(cli.settings.by_variable(), env, cli.settings.config.as_deref())?;
@@ -105,8 +101,14 @@ pub async fn run(cli: Cli) -> u8 {
             Err(e) => fail(EXIT_USAGE, e),
         },
         Some(Command::Eval { scenarios }) => evaluate(scenarios.as_deref()).await,
-        Some(Command::Replay { .. }) => not_built("replay"),
-        Some(Command::Export { .. }) => not_built("export"),
+        Some(Command::Replay { transcript }) => replay(transcript).await,
+        Some(Command::Export { transcript }) => match crate::replay::export(transcript) {
+            Ok(md) => {
+                print!("{md}");
+                EXIT_OK
+            }
+            Err(e) => fail(EXIT_USAGE, e),
+        },
     }
 }
 
@@ -303,6 +305,26 @@ async fn triage(cli: &Cli, execution_id: &str) -> u8 {
             EXIT_OK
         }
         Err(e) => fail(EXIT_FAILED, e),
+    }
+}
+
+async fn replay(transcript: &Path) -> u8 {
+    match crate::replay::replay(transcript, toolbox).await {
+        Ok(r) => {
+            println!("{}", r.reply);
+            match r.recorded {
+                Some(recorded) if recorded == r.reply => {
+                    eprintln!("oncall-triage: the replay reproduces the recorded reply");
+                    EXIT_OK
+                }
+                Some(_) => {
+                    eprintln!("oncall-triage: the replay differs from the recorded reply (the reasoning changed)");
+                    EXIT_FAILED
+                }
+                None => EXIT_OK,
+            }
+        }
+        Err(e) => fail(EXIT_USAGE, e),
     }
 }
 

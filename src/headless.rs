@@ -58,7 +58,12 @@ pub fn human_line(event: &Event) -> Option<String> {
         Event::ToolFinished { alert_ts, ok, summary, .. } => {
             format!("tool      {alert_ts}  {} {summary}", if *ok { "✓" } else { "✗" })
         }
-        Event::ReasonerDelta { .. } | Event::ToolOutput { .. } => return None,
+        Event::ReasonerDelta { .. }
+        | Event::ToolOutput { .. }
+        | Event::AlertDetail { .. }
+        | Event::ExecutionRead { .. }
+        | Event::ModelTurn { .. }
+        | Event::Decision { .. } => return None,
         Event::HypothesisReady { alert_ts, root_cause, .. } => format!("ready     {alert_ts}  {root_cause}"),
         Event::PostSent { alert_ts, message_ts, .. } => format!("posted    {alert_ts}  reply {message_ts}"),
         Event::PostQueued { alert_ts, .. } => {

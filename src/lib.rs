@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod protocol;
 pub mod reasoner;
 pub mod redact;
+pub mod replay;
 pub mod sim;
 pub mod slack;
 pub mod store;

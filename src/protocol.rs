@@ -47,6 +47,9 @@ pub enum Event {
         cluster: Option<String>,
         kinds: Vec<AlertKind>,
     },
+    /// The parsed alert, for the flight recorder (replay needs it); not printed.
+    #[serde(rename = "alert.detail")]
+    AlertDetail { alert_ts: Ts, alert: crate::slack::alert::Alert },
     #[serde(rename = "alert.skipped")]
     AlertSkipped { alert_ts: Ts, reason: SkipReason },
     #[serde(rename = "triage.started")]
@@ -58,8 +61,19 @@ pub enum Event {
     #[serde(rename = "dispatch.finished")]
     DispatchFinished { alert_ts: Ts, call_id: String, workflow_id: String, status: String, elapsed_ms: u64 },
     /// A tool's condensed (redacted) output, for the console's expanded view; not printed.
+    /// A tool's condensed output, and its raw result (redacted, size-capped) for the flight
+    /// recorder; not printed.
     #[serde(rename = "tool.output")]
-    ToolOutput { alert_ts: Ts, call_id: String, condensed: String },
+    ToolOutput { alert_ts: Ts, call_id: String, condensed: String, raw: Value },
+    /// The failing execution as Conductor returned it (redacted), for the flight recorder.
+    #[serde(rename = "execution.read")]
+    ExecutionRead { alert_ts: Ts, execution: Value },
+    /// One model turn: what was sent and what came back (redacted); not printed.
+    #[serde(rename = "model.turn")]
+    ModelTurn { alert_ts: Ts, request: Value, reply: Value },
+    /// The operator's decision in the console: `approved`, `edited` or `rejected`.
+    #[serde(rename = "operator.decision")]
+    Decision { alert_ts: Ts, decision: String, text: Option<String>, reason: Option<String> },
     #[serde(rename = "tool.finished")]
     ToolFinished { alert_ts: Ts, call_id: String, ok: bool, summary: String },
     /// Model text as it streams (console only; `hypothesis.ready` carries the final text).
@@ -84,6 +98,31 @@ pub enum Event {
 }
 
 impl Event {
+    /// The alert the event is about (None for the engine's own events).
+    pub fn alert_ts(&self) -> Option<Ts> {
+        match self {
+            Event::AlertReceived { alert_ts, .. }
+            | Event::AlertDetail { alert_ts, .. }
+            | Event::AlertSkipped { alert_ts, .. }
+            | Event::TriageStarted { alert_ts, .. }
+            | Event::ToolStarted { alert_ts, .. }
+            | Event::DispatchStarted { alert_ts, .. }
+            | Event::DispatchFinished { alert_ts, .. }
+            | Event::ToolOutput { alert_ts, .. }
+            | Event::ExecutionRead { alert_ts, .. }
+            | Event::ToolFinished { alert_ts, .. }
+            | Event::ReasonerDelta { alert_ts, .. }
+            | Event::ModelTurn { alert_ts, .. }
+            | Event::HypothesisReady { alert_ts, .. }
+            | Event::PostSent { alert_ts, .. }
+            | Event::PostQueued { alert_ts, .. }
+            | Event::PostSkipped { alert_ts, .. }
+            | Event::TriageFailed { alert_ts, .. }
+            | Event::Decision { alert_ts, .. } => Some(*alert_ts),
+            Event::PollFinished { .. } | Event::ServiceError { .. } => None,
+        }
+    }
+
     /// Whether headless `--json` prints this event (the types of interfaces.md).
     pub fn is_printed_as_json(&self) -> bool {
         match self {
@@ -100,7 +139,11 @@ impl Event {
             | Event::PostSkipped { .. }
             | Event::TriageFailed { .. } => true,
             Event::ReasonerDelta { .. }
+            | Event::AlertDetail { .. }
             | Event::ToolOutput { .. }
+            | Event::ExecutionRead { .. }
+            | Event::ModelTurn { .. }
+            | Event::Decision { .. }
             | Event::PollFinished { .. }
             | Event::ServiceError { .. } => false,
         }

@@ -64,6 +64,7 @@ fn streaming() -> App {
         alert_ts: a,
         call_id: "call-1".into(),
         condensed: "6 pods, all Running and ready\norkes-conductor-deployment-m2qw6mn7q-w4dlj Running 1/1\norkes-conductor-deployment-b7x2k9q4p-zz8rt Running 1/1".into(),
+        raw: json!([]),
     });
     app.apply(Event::ToolFinished {
         alert_ts: a,
@@ -87,7 +88,12 @@ fn streaming() -> App {
 fn awaiting() -> App {
     let mut app = streaming();
     let a = ts(3);
-    app.apply(Event::ToolOutput { alert_ts: a, call_id: "call-2".into(), condensed: "150 log lines".into() });
+    app.apply(Event::ToolOutput {
+        alert_ts: a,
+        call_id: "call-2".into(),
+        condensed: "150 log lines".into(),
+        raw: json!("log"),
+    });
     app.apply(Event::ToolFinished {
         alert_ts: a,
         call_id: "call-2".into(),

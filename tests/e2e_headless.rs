@@ -180,15 +180,6 @@ fn missing_settings_exit_2_naming_the_variable() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so_with_exit_2() {
-    for args in [vec!["replay", "x.jsonl"], vec!["export", "x.jsonl"]] {
-        let out = binary().args(&args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"), "{args:?}");
-    }
-}
-
-#[test]
 fn parse_alert_reads_a_message_or_says_why_not() {
     let dir = tempfile::tempdir().unwrap();
     let msg = dir.path().join("m.json");

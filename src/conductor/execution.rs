@@ -74,6 +74,9 @@ pub struct Execution {
     /// `parse_conductor_cluster_data_ref` → `outputData.result` (redis, heap, cpu, postgres).
     pub cluster_data: Option<Value>,
     pub failed_checks: Vec<FailedCheck>,
+    /// The execution as Conductor returned it (for the flight recorder).
+    #[serde(skip)]
+    pub raw: Value,
 }
 
 fn task<'a>(execution: &'a Value, reference: &str) -> Option<&'a Value> {
@@ -124,6 +127,7 @@ impl Execution {
                 .and_then(|t| t.pointer("/outputData/result"))
                 .cloned(),
             failed_checks,
+            raw: execution.clone(),
         })
     }
 }

@@ -316,7 +316,7 @@ impl App {
                     c.elapsed_ms = Some(elapsed_ms);
                 }
             }
-            Event::ToolOutput { alert_ts, call_id, condensed } => {
+            Event::ToolOutput { alert_ts, call_id, condensed, .. } => {
                 if let Some(c) = self.alerts.get_mut(&alert_ts).and_then(|a| a.call_mut(&call_id)) {
                     c.output = Some(condensed);
                 }
@@ -403,6 +403,10 @@ impl App {
                     self.error = None;
                 }
             }
+            Event::AlertDetail { .. }
+            | Event::ExecutionRead { .. }
+            | Event::ModelTurn { .. }
+            | Event::Decision { .. } => return false,
             Event::ServiceError { service, error } => {
                 match service {
                     Service::Slack => self.slack = Health::Failing,

@@ -139,12 +139,15 @@ pub fn start(
     metrics: Arc<crate::metrics::Metrics>,
 ) -> CoreHandle {
     let (ops_tx, ops_rx) = mpsc::unbounded_channel();
-    // Every event (the engine's, the jobs', the tools') passes the metrics on its way out.
+    // Every event (the engine's, the jobs', the tools') passes the metrics and the flight
+    // recorder on its way out.
     let (events_tx, mut inner_rx) = mpsc::unbounded_channel::<Event>();
     let (outer_tx, events_rx) = mpsc::unbounded_channel();
+    let recorder = crate::store::transcript::Recorder::beside(&config.state_file);
     tokio::spawn(async move {
         while let Some(event) = inner_rx.recv().await {
             metrics.observe(&event);
+            recorder.record(&event);
             if outer_tx.send(event).is_err() {
                 // The front-end is gone; keep counting.
                 continue;
@@ -411,6 +414,7 @@ impl Engine {
                 cluster: alert.cluster.clone(),
                 kinds: alert.kinds(),
             });
+            self.shared.emit(Event::AlertDetail { alert_ts: ts, alert: alert.clone() });
         }
     }
 }

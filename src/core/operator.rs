@@ -66,12 +66,20 @@ async fn record(shared: &Shared, ts: Ts, status: AlertStatus, text: Option<Strin
 }
 
 async fn approve(shared: &Shared, ts: Ts, text: &str) {
-    let Ok(Some(status)) = shared.read(move |c| c.alerts.get(&ts).map(|r| r.status)).await else {
+    let Ok(Some((status, draft))) = shared.read(move |c| c.alerts.get(&ts).map(|r| (r.status, r.text.clone()))).await
+    else {
         shared.emit(Event::TriageFailed { alert_ts: ts, error: "no such alert in the state file".into() });
         return;
     };
     // The operator's edit is checked like any reply: no secret leaves.
     let text = crate::redact::redact(text).into_owned();
+    let edited = draft.as_deref().is_some_and(|d| d != text);
+    shared.emit(Event::Decision {
+        alert_ts: ts,
+        decision: if edited { "edited" } else { "approved" }.into(),
+        text: Some(text.clone()),
+        reason: None,
+    });
     let follow_up = status == AlertStatus::Posted;
     if !follow_up && job::thread_answered(shared, ts).await {
         shared.emit(Event::AlertSkipped { alert_ts: ts, reason: SkipReason::AlreadyAnswered });
@@ -87,6 +95,7 @@ async fn approve(shared: &Shared, ts: Ts, text: &str) {
 
 async fn reject(shared: &Shared, ts: Ts, reason: Option<String>) {
     tracing::info!(alert_ts = %ts, reason = reason.as_deref().unwrap_or(""), "draft rejected by the operator");
+    shared.emit(Event::Decision { alert_ts: ts, decision: "rejected".into(), text: None, reason: reason.clone() });
     record(shared, ts, AlertStatus::Rejected, None, None).await;
     shared.emit(Event::PostSkipped { alert_ts: ts, reason: SkipReason::Rejected });
 }

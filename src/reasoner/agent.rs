@@ -292,16 +292,25 @@ impl ModelAgent {
         let mut messages = vec![json!({"role": "user", "content": question})];
         let mut spent = 0u64;
         let mut last_text = String::new();
+        let mut recorded = 0;
         for _ in 0..self.max_steps {
             let turn = self.turn(&system, &messages, inv).await?;
             spent += turn.output_tokens;
             if !turn.text.trim().is_empty() {
                 last_text = turn.text.clone();
             }
-            messages.push(match self.wire {
+            let reply = match self.wire {
                 Wire::Anthropic => anthropic::assistant(&turn),
                 Wire::OpenAi => openai::assistant(&turn),
+            };
+            // The flight recorder gets what was new in this request, and the reply.
+            let _ = inv.events.send(Event::ModelTurn {
+                alert_ts: inv.alert_ts,
+                request: json!(messages[recorded..]),
+                reply: serde_json::from_str(&redact(&reply.to_string())).unwrap_or(Value::Null),
             });
+            messages.push(reply);
+            recorded = messages.len();
             if !turn.wants_tools || turn.calls.is_empty() {
                 return Ok(parse_reply(&turn.text, alert));
             }

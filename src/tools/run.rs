@@ -121,7 +121,12 @@ impl Toolbox {
             condensed: crate::redact::redact(&output.condensed).into_owned(),
             ..output
         };
-        emit(Event::ToolOutput { alert_ts, call_id: call_id.into(), condensed: output.condensed.clone() });
+        emit(Event::ToolOutput {
+            alert_ts,
+            call_id: call_id.into(),
+            condensed: output.condensed.clone(),
+            raw: recorded(&output.data),
+        });
         emit(Event::ToolFinished { alert_ts, call_id: call_id.into(), ok: output.ok, summary: output.summary.clone() });
         output
     }
@@ -140,6 +145,7 @@ impl Toolbox {
             Err(e) => return ToolOutput::failed(Some(tool), format!("{} unavailable: {e}", tool.name())),
         };
         let Some(command) = tool.command() else {
+            emit(Event::ExecutionRead { alert_ts, execution: recorded(&incident.raw) });
             let data = json!({
                 "status": incident.status, "reason": incident.reason, "issues": incident.issues,
                 "cluster_data": incident.cluster_data, "failed_checks": incident.failed_checks, "cluster": incident.context,
@@ -200,6 +206,18 @@ impl Toolbox {
             }
         }
     }
+}
+
+/// Raw tool output as the flight recorder keeps it: redacted, and at most `RAW_CAP` bytes of
+/// JSON (above that, a note of the size).
+pub const RAW_CAP: usize = 2 * 1024 * 1024;
+
+fn recorded(data: &Value) -> Value {
+    let text = data.to_string();
+    if text.len() > RAW_CAP {
+        return Value::String(format!("({} bytes of output, over the transcript's cap)", text.len()));
+    }
+    serde_json::from_str(&crate::redact::redact(&text)).unwrap_or(Value::Null)
 }
 
 fn secs(d: Duration) -> f64 {
