@@ -212,9 +212,20 @@ async fn watch(cli: &Cli) -> u8 {
         channel = %services.channel, slack = %config.slack.api_url, conductor = %conductor_url,
         post = ?config.post, state = %config.state_file.display(), demo, "oncall-triage started"
     );
-    let mode = if cli.run.once { Mode::Once } else { Mode::Watch };
+    // A service running on this state file owns intake: a console beside it only approves.
+    let service_pid = crate::store::state::service_pid(&config.state_file);
+    let mode = match (cli.run.once, headless, service_pid) {
+        (true, _, _) => Mode::Once,
+        (false, true, _) => Mode::Watch,
+        (false, false, Some(_)) => Mode::ApproveOnly,
+        (false, false, None) => Mode::Console,
+    };
+    let _service_mark = (mode == Mode::Watch).then(|| crate::store::state::ServiceMark::new(&config.state_file));
     let grace = config.shutdown_grace;
-    let reasoner_name = services.reasoner.name();
+    let reasoner_name = match service_pid {
+        Some(pid) if mode == Mode::ApproveOnly => format!("approve-only: service pid {pid} does the triage"),
+        _ => services.reasoner.name().to_string(),
+    };
     let metrics = crate::metrics::Metrics::new(config.poll_interval);
     if let Some(addr) = config.metrics_addr {
         match crate::metrics::serve(addr, metrics.clone()).await {
@@ -228,7 +239,7 @@ async fn watch(cli: &Cli) -> u8 {
     if !headless {
         // The console ends on `q`, or on a signal (its guard restores the terminal either way).
         let ended = tokio::select! {
-            ended = crate::console::run(&mut handle, reasoner_name) => ended,
+            ended = crate::console::run(&mut handle, &reasoner_name) => ended,
             s = signals.next() => {
                 stop = s;
                 let _ = handle.submit(Op::Quit);

@@ -154,3 +154,61 @@ async fn approve_and_edit_in_the_console_post_exactly_that() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A service (`--no-tui --post queue`) holds the drafts; a console started on its state file
+/// does no intake of its own, shows them and posts the one approved.
+#[tokio::test]
+async fn a_console_beside_a_queueing_service_only_approves() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenarios");
+    for name in ["09-certificate-expires-soon.json", "11-auth-stale-api-key.json"] {
+        std::fs::copy(shipped.join(name), dir.path().join(name)).unwrap();
+    }
+    let sim = Simulator::start(scenario::load_dir(dir.path()).unwrap(), common::fast_options()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state.json");
+    let mut service = common::against_in(&sim, home.path())
+        .args(["--no-tui", "--post", "queue"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while queued(&state).len() < 2 {
+        assert!(Instant::now() < deadline, "the service queued nothing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let drafts = queued(&state);
+    let history_reads = || sim.slack().requests().iter().filter(|r| r.api == "conversations.history").count();
+    let reads_before = history_reads();
+
+    let mut command = format!(
+        "env -i PATH=/usr/bin:/bin HOME={home} TERM=xterm-256color NO_COLOR=1 ONCALL_STATE_FILE={state} ONCALL_LOG_DIR={home}/logs2",
+        home = home.path().display(),
+        state = state.display()
+    );
+    for line in sim.env_lines() {
+        command.push_str(&format!(" '{line}'"));
+    }
+    command.push_str(&format!(" {}", env!("CARGO_BIN_EXE_oncall-triage")));
+    let tmux = Tmux { socket: format!("oncall-test-ao-{}", std::process::id()), session: "console" };
+    assert!(
+        tmux.cmd()
+            .args(["new-session", "-d", "-s", tmux.session, "-x", "140", "-y", "40", &command])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tmux.wait_for("the service's drafts, approve-only", |s| s.contains("approve-only") && s.contains("2 awaiting"))
+        .await;
+    tmux.keys(&["a"]);
+    wait_posts(&sim, 1, &tmux).await;
+    let post = sim.slack().posts().remove(0);
+    assert_eq!(post.text, drafts[&post.thread_ts.unwrap().to_string()]);
+    tmux.keys(&["q"]);
+    let _ = service.kill();
+    let _ = service.wait();
+    // The service's own polls read the channel; the console never did (its intake is off).
+    let console_reads = history_reads() - reads_before;
+    assert_eq!(console_reads, 0, "the console polled Slack");
+}

@@ -44,7 +44,15 @@ pub enum Mode {
     Once,
     /// Poll every interval until `Op::Quit`.
     Watch,
+    /// `Watch` for the console: it also shows the drafts already waiting in the state file.
+    Console,
+    /// No intake: a service owns this state file. Shows the drafts it queued (read from the
+    /// state file every few seconds) and carries out the operator's decisions on them.
+    ApproveOnly,
 }
+
+/// How often an approve-only console looks at the state file.
+const APPROVE_ONLY_INTERVAL: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Error)]
 pub enum CoreError {
@@ -185,11 +193,20 @@ impl Engine {
                     tracing::error!(error = %e, "an alert job panicked");
                 }
             }
-            let polled = self.poll().await;
+            let interval =
+                if mode == Mode::ApproveOnly { APPROVE_ONLY_INTERVAL } else { self.shared.config.poll_interval };
+            let polled = match mode {
+                Mode::ApproveOnly => self.announce_queued().await.map_err(CoreError::from),
+                Mode::Once | Mode::Watch => self.poll().await,
+                Mode::Console => match self.poll().await {
+                    Ok(n) => self.announce_queued().await.map(|_| n).map_err(CoreError::from),
+                    Err(e) => Err(e),
+                },
+            };
             match &polled {
                 Ok(new_alerts) => self.shared.emit(Event::PollFinished {
                     new_alerts: *new_alerts,
-                    next_poll_in_ms: (mode == Mode::Watch).then(|| self.shared.config.poll_interval.as_millis() as u64),
+                    next_poll_in_ms: (mode != Mode::Once).then_some(interval.as_millis() as u64),
                 }),
                 Err(e) => {
                     tracing::error!(error = %e, "poll failed");
@@ -205,7 +222,7 @@ impl Engine {
                 return polled.map(|_| ());
             }
             // Decisions run as they come; the next poll keeps its time.
-            let next_poll = tokio::time::Instant::now() + self.shared.config.poll_interval;
+            let next_poll = tokio::time::Instant::now() + interval;
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep_until(next_poll) => break,
@@ -403,6 +420,35 @@ impl Engine {
             self.jobs.spawn(job.run());
         }
         Ok(recorded.iter().filter(|(_, _, stale)| !stale).count())
+    }
+
+    /// Drafts waiting for approval in the state file (queued by this process before a restart,
+    /// or by a service sharing the file) that this process has not shown yet: announced with
+    /// their text, so a console can decide on them. Returns how many.
+    async fn announce_queued(&mut self) -> Result<usize, StateError> {
+        let announced: HashSet<Ts> = self.announced.clone();
+        let queued: Vec<(Ts, Alert, String)> = self
+            .shared
+            .read(move |c| {
+                c.alerts
+                    .iter()
+                    .filter(|(ts, r)| r.status == AlertStatus::Queued && !announced.contains(ts))
+                    .filter_map(|(ts, r)| Some((*ts, r.alert.clone(), r.text.clone()?)))
+                    .collect()
+            })
+            .await?;
+        for (ts, alert, text) in &queued {
+            self.announce(*ts, alert);
+            self.shared.emit(Event::HypothesisReady {
+                alert_ts: *ts,
+                execution_id: alert.execution_id.clone(),
+                text: text.clone(),
+                root_cause: String::new(),
+                refire_of: None,
+            });
+            self.shared.emit(Event::PostQueued { alert_ts: *ts, reason: SkipReason::QueuedForApproval });
+        }
+        Ok(queued.len())
     }
 
     fn announce(&mut self, ts: Ts, alert: &Alert) {

@@ -90,6 +90,38 @@ impl AlertRecord {
     }
 }
 
+/// A headless service's mark beside its state file (`<state>.service`, holding its pid), removed
+/// when it stops: a console started on the same file then only approves.
+pub struct ServiceMark(PathBuf);
+
+impl ServiceMark {
+    pub fn new(state_file: &Path) -> ServiceMark {
+        let path = mark_path(state_file);
+        if let Err(e) = std::fs::write(&path, std::process::id().to_string()) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the service mark");
+        }
+        ServiceMark(path)
+    }
+}
+
+impl Drop for ServiceMark {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn mark_path(state_file: &Path) -> PathBuf {
+    let mut name = state_file.file_name().unwrap_or_default().to_os_string();
+    name.push(".service");
+    state_file.with_file_name(name)
+}
+
+/// The pid of a live service on this state file, if one runs.
+pub fn service_pid(state_file: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(mark_path(state_file)).ok()?.trim().parse().ok()?;
+    (pid != std::process::id() && process_alive(pid)).then_some(pid)
+}
+
 fn process_alive(pid: u32) -> bool {
     if cfg!(target_os = "linux") { std::path::Path::new(&format!("/proc/{pid}")).exists() } else { true }
 }

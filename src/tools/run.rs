@@ -17,6 +17,9 @@ use crate::conductor::{ConductorClient, ConductorError, Execution};
 use crate::protocol::Event;
 use crate::slack::Ts;
 
+/// Executions kept in memory (see `Toolbox::incident`).
+const EXECUTION_CACHE: usize = 64;
+
 /// What one tool call gave.
 #[derive(Clone, Debug)]
 pub struct ToolOutput {
@@ -79,7 +82,9 @@ impl Toolbox {
         let raw = self.conductor.get_workflow(execution_id).await?;
         let parsed = Arc::new(Execution::parse(&raw)?);
         let mut cache = self.executions.lock().await;
-        if cache.len() > 1000 {
+        // An execution is needed for minutes (its triage); a few dozen cover every triage that
+        // runs at once, and keep memory flat under a storm of alerts (each holds its raw JSON).
+        if cache.len() >= EXECUTION_CACHE {
             cache.clear();
         }
         cache.insert(execution_id.to_string(), parsed.clone());
