@@ -95,7 +95,7 @@ async fn main() {
             (Some(s), Some(r)) => r.duration_since(s).as_millis() as u64,
             _ => 0,
         };
-        let ratio = if critical > 0 { wall as f64 / critical as f64 } else { f64::NAN };
+        let ratio = wall as f64 / critical.max(1) as f64;
         if stuck {
             println!(
                 "{name:<42} {:>7}ms {:>9} {:>7} {:>6}  (a stuck command: bounded by the stuck threshold)",
@@ -106,9 +106,11 @@ async fn main() {
             );
             continue;
         }
-        if critical > 0 {
-            ratios.push(ratio);
+        if critical == 0 {
+            println!("{name:<42} {:>7}ms {:>9} {:>7} {:>6}  (nothing to dispatch)", wall, "-", "-", spans.len());
+            continue;
         }
+        ratios.push(ratio);
         println!("{name:<42} {:>7}ms {:>7}ms {:>6.2}× {:>6}", wall, critical, ratio, spans.len());
     }
     ratios.sort_by(f64::total_cmp);
