@@ -58,6 +58,8 @@ async fn a_model_triage_replays_from_its_recorded_turns() {
     )
     .await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The scenario has no model script: the scripted model answers with the playbook's reply.
+    assert!(sim.slack().posts()[0].text.contains("OOMKilled"), "{}", sim.slack().posts()[0].text);
     let file = transcripts(home.path()).remove(0);
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("\"type\":\"model.turn\""), "model turns recorded");

@@ -3,7 +3,8 @@
 //! conversation, on both wire formats: the Anthropic Messages API (`POST /v1/messages`) and
 //! OpenAI chat completions (`POST /v1/chat/completions`), streamed or whole. Text and tool
 //! arguments stream in small fragments, as the real APIs do. Overloads on request (Anthropic 529,
-//! OpenAI 503, both with retry-after).
+//! OpenAI 503, both with retry-after). A scenario without a script gets the default one: ask for
+//! `get_incident_details`, then answer with the playbook engine's reply for the execution.
 
 use std::sync::Mutex;
 
@@ -16,7 +17,12 @@ use serde_json::{Value, json};
 
 use super::scenario::{LlmTurn, Scenario, ToolCallTurn};
 
+/// The final turn of the default script: the playbook engine's reply for the execution.
+const PLAYBOOK: &str = "{playbook}";
+
 pub struct ModelSim {
+    /// The simulated Conductor (its API base and Orkes key), for the default script's answer.
+    pub(super) conductor: std::sync::OnceLock<(String, Option<(String, String)>)>,
     key: String,
     scenarios: Vec<Scenario>,
     overloaded: Mutex<usize>,
@@ -25,12 +31,44 @@ pub struct ModelSim {
 
 impl ModelSim {
     pub fn new(key: &str, scenarios: Vec<Scenario>) -> ModelSim {
-        ModelSim { key: key.to_string(), scenarios, overloaded: Mutex::new(0), requests: Mutex::default() }
+        ModelSim {
+            conductor: std::sync::OnceLock::new(),
+            key: key.to_string(),
+            scenarios,
+            overloaded: Mutex::new(0),
+            requests: Mutex::default(),
+        }
     }
 
     /// The next `n` requests answer 529 Overloaded with `retry-after: 1`.
     pub fn inject_overloaded(&self, n: usize) {
         *self.overloaded.lock().unwrap_or_else(|p| p.into_inner()) += n;
+    }
+
+    /// The playbook engine's reply for the execution, investigated against the simulated
+    /// Conductor (what the default script answers: scenarios.md).
+    async fn playbook_reply(&self, execution_id: &str) -> String {
+        use crate::config::{ConductorAuth, Secret};
+        let fallback = "*Issue*: scripted model\n*Findings*:\n• The scripted model could not run the playbook.\n*Likely root cause*: Inconclusive — needs human: no script\n*Suggested next step*: Read the findings.";
+        let (Some((url, auth)), Ok(alert)) =
+            (self.conductor.get(), crate::slack::alert::parse_text(&format!("/execution/{execution_id}")))
+        else {
+            return fallback.into();
+        };
+        let auth = auth.clone().map(|(key_id, secret)| ConductorAuth { key_id, key_secret: Secret::new(secret) });
+        let client = std::sync::Arc::new(crate::conductor::ConductorClient::new(url, auth));
+        let timing = crate::conductor::dispatch::Timing::new(
+            std::time::Duration::from_secs(60),
+            crate::eval::SIMULATED_STUCK_AFTER,
+        );
+        let toolbox = std::sync::Arc::new(crate::tools::Toolbox::new(client, timing, 8));
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let reasoner = crate::reasoner::Reasoner::Playbook;
+        match crate::core::investigate(crate::slack::Ts::now(), &alert, &toolbox, &reasoner, &tx).await {
+            // As a model would write it: the agent escapes it for Slack itself.
+            Ok(h) => crate::slack::reply::render(&h).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"),
+            Err(_) => fallback.into(),
+        }
     }
 
     /// The request bodies received (the conversation the product sent).
@@ -47,8 +85,13 @@ impl ModelSim {
         let scenario = self.scenarios.iter().find(|s| s.executions.contains_key(&id));
         let turns = scenario.and_then(|s| s.llm.clone()).unwrap_or_else(|| {
             vec![
-                LlmTurn::ToolCalls { tool_calls: vec![ToolCallTurn { name: "get_incident_details".into(), input: json!({"execution_id": "{execution_id}"}) }] },
-                LlmTurn::Text { text: "*Issue*: scripted model\n*Findings*:\n• The scenario has no model script.\n*Likely root cause*: Inconclusive — needs human: no script\n*Suggested next step*: Read the findings.".into() },
+                LlmTurn::ToolCalls {
+                    tool_calls: vec![ToolCallTurn {
+                        name: "get_incident_details".into(),
+                        input: json!({"execution_id": "{execution_id}"}),
+                    }],
+                },
+                LlmTurn::Text { text: PLAYBOOK.into() },
             ]
         });
         (turns, id)
@@ -105,7 +148,7 @@ enum Scripted {
 
 /// The key as `x-api-key` or a bearer token (the Anthropic SDK 2.x sends the latter; OpenAI
 /// clients always do).
-fn next_turn(
+async fn next_turn(
     sim: &ModelSim,
     headers: &HeaderMap,
     body: &[u8],
@@ -145,6 +188,9 @@ fn next_turn(
                 .map(|c| ToolCallTurn { input: fill(&c.input, &execution_id, &conversation), name: c.name })
                 .collect(),
         },
+        Some(LlmTurn::Text { text }) if text == PLAYBOOK => {
+            LlmTurn::Text { text: sim.playbook_reply(&execution_id).await }
+        }
         Some(text) => text,
         None => LlmTurn::Text { text: String::new() },
     };
@@ -166,7 +212,7 @@ pub(super) async fn messages(
         (status, axum::Json(json!({"type": "error", "error": {"type": kind, "message": message}}))).into_response()
     };
     let (request, index, turn) =
-        match next_turn(&shared.model, &headers, &body, error, (529, "overloaded_error", "Overloaded")) {
+        match next_turn(&shared.model, &headers, &body, error, (529, "overloaded_error", "Overloaded")).await {
             Scripted::Refused(resp) => return resp,
             Scripted::Turn { request, index, turn } => (request, index, turn),
         };
@@ -244,7 +290,9 @@ pub(super) async fn chat_completions(
         &body,
         error,
         (503, "server_error", "The server is overloaded or not ready yet."),
-    ) {
+    )
+    .await
+    {
         Scripted::Refused(resp) => return resp,
         Scripted::Turn { request, index, turn } => (request, index, turn),
     };
