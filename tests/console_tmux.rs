@@ -86,37 +86,46 @@ async fn wait_posts(sim: &Simulator, n: usize, tmux: &Tmux) {
     }
 }
 
+/// The simulator with two alerts that need no dispatch (a certificate, a stale key).
+async fn two_alerts() -> Simulator {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenarios");
+    for name in ["09-certificate-expires-soon.json", "11-auth-stale-api-key.json"] {
+        std::fs::copy(shipped.join(name), dir.path().join(name)).unwrap();
+    }
+    Simulator::start(scenario::load_dir(dir.path()).unwrap(), common::fast_options()).await.unwrap()
+}
+
+/// The real binary's console in a 140×40 tmux session, against `sim`, on `home`'s state file.
+fn console(sim: &Simulator, home: &std::path::Path, name: &str) -> Tmux {
+    let mut command = format!(
+        "env -i PATH=/usr/bin:/bin HOME={home} TERM=xterm-256color NO_COLOR=1 ONCALL_STATE_FILE={home}/state.json ONCALL_LOG_DIR={home}/logs-{name}",
+        home = home.display(),
+    );
+    for line in sim.env_lines() {
+        command.push_str(&format!(" '{line}'"));
+    }
+    command.push_str(&format!(" {}", env!("CARGO_BIN_EXE_oncall-triage")));
+    let tmux = Tmux { socket: format!("oncall-test-{name}-{}", std::process::id()), session: "console" };
+    let started = tmux
+        .cmd()
+        .args(["new-session", "-d", "-s", tmux.session, "-x", "140", "-y", "40", &command])
+        .status()
+        .expect("tmux new-session");
+    assert!(started.success());
+    tmux
+}
+
 #[tokio::test]
 async fn approve_and_edit_in_the_console_post_exactly_that() {
     assert!(
         Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()),
         "tmux is missing: install it (apt-get install tmux); .ci/run does"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenarios");
-    for name in ["09-certificate-expires-soon.json", "11-auth-stale-api-key.json"] {
-        std::fs::copy(shipped.join(name), dir.path().join(name)).unwrap();
-    }
-    let sim = Simulator::start(scenario::load_dir(dir.path()).unwrap(), common::fast_options()).await.unwrap();
+    let sim = two_alerts().await;
     let home = tempfile::tempdir().unwrap();
     let state = home.path().join("state.json");
-
-    let mut command = format!(
-        "env -i PATH=/usr/bin:/bin HOME={home} TERM=xterm-256color NO_COLOR=1 ONCALL_STATE_FILE={state} ONCALL_LOG_DIR={home}/logs",
-        home = home.path().display(),
-        state = state.display()
-    );
-    for line in sim.env_lines() {
-        command.push_str(&format!(" '{line}'"));
-    }
-    command.push_str(&format!(" {}", env!("CARGO_BIN_EXE_oncall-triage")));
-    let tmux = Tmux { socket: format!("oncall-test-{}", std::process::id()), session: "console" };
-    let started = tmux
-        .cmd()
-        .args(["new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40", &command])
-        .status()
-        .expect("tmux new-session");
-    assert!(started.success());
+    let tmux = console(&sim, home.path(), "approve");
 
     // Both drafts wait; nothing was posted without a key press.
     let screen = tmux
@@ -159,12 +168,7 @@ async fn approve_and_edit_in_the_console_post_exactly_that() {
 /// does no intake of its own, shows them and posts the one approved.
 #[tokio::test]
 async fn a_console_beside_a_queueing_service_only_approves() {
-    let dir = tempfile::tempdir().unwrap();
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenarios");
-    for name in ["09-certificate-expires-soon.json", "11-auth-stale-api-key.json"] {
-        std::fs::copy(shipped.join(name), dir.path().join(name)).unwrap();
-    }
-    let sim = Simulator::start(scenario::load_dir(dir.path()).unwrap(), common::fast_options()).await.unwrap();
+    let sim = two_alerts().await;
     let home = tempfile::tempdir().unwrap();
     let state = home.path().join("state.json");
     let mut service = common::against_in(&sim, home.path())
@@ -182,23 +186,7 @@ async fn a_console_beside_a_queueing_service_only_approves() {
     let history_reads = || sim.slack().requests().iter().filter(|r| r.api == "conversations.history").count();
     let reads_before = history_reads();
 
-    let mut command = format!(
-        "env -i PATH=/usr/bin:/bin HOME={home} TERM=xterm-256color NO_COLOR=1 ONCALL_STATE_FILE={state} ONCALL_LOG_DIR={home}/logs2",
-        home = home.path().display(),
-        state = state.display()
-    );
-    for line in sim.env_lines() {
-        command.push_str(&format!(" '{line}'"));
-    }
-    command.push_str(&format!(" {}", env!("CARGO_BIN_EXE_oncall-triage")));
-    let tmux = Tmux { socket: format!("oncall-test-ao-{}", std::process::id()), session: "console" };
-    assert!(
-        tmux.cmd()
-            .args(["new-session", "-d", "-s", tmux.session, "-x", "140", "-y", "40", &command])
-            .status()
-            .unwrap()
-            .success()
-    );
+    let tmux = console(&sim, home.path(), "approve-only");
     tmux.wait_for("the service's drafts, approve-only", |s| s.contains("approve-only") && s.contains("2 awaiting"))
         .await;
     tmux.keys(&["a"]);
