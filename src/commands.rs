@@ -49,7 +49,9 @@ fn toolbox(config: &Config, conductor_url: &str) -> Toolbox {
 }
 
 fn sql_policy(config: &Config) -> sql_guard::Policy {
-    sql_guard::Policy::default().with_relations(config.sql_relations.iter().map(String::as_str))
+    sql_guard::Policy::default()
+        .with_relations(config.sql_relations.iter().map(String::as_str))
+        .with_max_cost(config.sql_max_cost as f64)
 }
 
 /// The reasoner the settings choose (a model only when chosen explicitly), or the exit code.

@@ -109,6 +109,7 @@ pub const SETTINGS: &[&str] = &[
     "ONCALL_LOG_KEEP",
     "ONCALL_METRICS_ADDR",
     "ONCALL_SQL_RELATIONS",
+    "ONCALL_SQL_MAX_COST",
     "RUST_LOG",
 ];
 
@@ -249,6 +250,8 @@ pub struct Config {
     pub log_filter: String,
     /// Relations the SQL tool may read beyond the Conductor tables (Orkes-only tables).
     pub sql_relations: Vec<String>,
+    /// The planner's estimated cost above which a query is refused before it runs.
+    pub sql_max_cost: u64,
 }
 
 /// The settings a Slack-watching run cannot start without.
@@ -397,6 +400,7 @@ impl Config {
             sql_relations: get("ONCALL_SQL_RELATIONS")
                 .map(|v| v.split(',').map(|r| r.trim().to_ascii_lowercase()).filter(|r| !r.is_empty()).collect())
                 .unwrap_or_default(),
+            sql_max_cost: number("ONCALL_SQL_MAX_COST", crate::tools::sql_guard::DEFAULT_MAX_COST as u64, 1, u64::MAX)?,
         })
     }
 

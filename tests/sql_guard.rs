@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use oncall_triage::tools::sql_guard::{Policy, check};
+use oncall_triage::tools::sql_guard::{Policy, check, plan};
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls};
@@ -44,7 +44,6 @@ const ALLOW: &[&str] = &[
     "SELECT * FROM unnest(ARRAY['a','b']) AS u(v)",
     "WITH recent AS (SELECT * FROM workflow_index WHERE status = 'FAILED') SELECT count(*) FROM recent",
     "WITH a AS (SELECT 1 AS x), b AS (SELECT x + 1 AS y FROM a) SELECT * FROM b",
-    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5) SELECT * FROM n",
     "WITH pg_shadow AS (SELECT 1 AS x) SELECT * FROM pg_shadow",
     "SELECT * FROM (SELECT queue_name, count(*) AS c FROM queue_message GROUP BY 1) q WHERE c > 10",
     "SELECT queue_name FROM queue_message WHERE popped = false GROUP BY queue_name HAVING count(*) > 100",
@@ -98,7 +97,6 @@ const ALLOW: &[&str] = &[
     "EXPLAIN SELECT * FROM workflow",
     "EXPLAIN (FORMAT JSON) SELECT * FROM workflow WHERE id = 1",
     "EXPLAIN (VERBOSE, COSTS false) SELECT count(*) FROM task",
-    "EXPLAIN (GENERIC_PLAN) SELECT * FROM workflow WHERE id = $1",
     "SHOW statement_timeout",
     "SHOW server_version",
     "SHOW max_connections",
@@ -111,6 +109,26 @@ const ALLOW: &[&str] = &[
     "SELECT md5('x')",
     "SELECT round(1.234, 2), floor(1.5), ceil(1.5), abs(-1)",
     "SELECT count(*) FROM queue_message WHERE deliver_on < now() AND NOT popped",
+    // issue 11: what a triage engineer writes, refused before
+    "SELECT count(*) FROM \"workflow\"",
+    "SELECT task_def_name FROM public.\"task_in_progress\"",
+    "SELECT \"count\"(*) FROM workflow",
+    "SELECT ARRAY(SELECT name FROM meta_task_def)",
+    "SELECT status, GROUPING(status), count(*) FROM workflow_index GROUP BY ROLLUP (status)",
+    "TABLE queue",
+    "SELECT current_user",
+    "SELECT pg_is_in_recovery()",
+    "SELECT * FROM workflow WHERE id >/* x */ 10",
+    "SELECT * FROM workflow WHERE id>=/* x */10 AND id <=--\n 20",
+    "SELECT 'a\\' AS backslash",
+    "SELECT regexp_replace(json_data, '\\s+', ' ') FROM workflow LIMIT 3",
+    "SELECT state, wait_event_type, wait_event, query_start, count(*) FROM pg_stat_activity GROUP BY 1, 2, 3, 4",
+    "SELECT count(*) FROM pg_stat_activity a WHERE a.state = 'active'",
+    "SELECT repeat('-', 40), lpad('x', 10), format('%s has %-10s', 'a', 'b')",
+    "SELECT * FROM generate_series(1, 100000) g",
+    "SELECT * FROM generate_series(-5, 5, 2) g",
+    "SELECT E'tab\\there'",
+    "SELECT $q$it's$q$ AS dollar",
 ];
 
 const DENY: &[&str] = &[
@@ -241,7 +259,6 @@ const DENY: &[&str] = &[
     "SELECT * FROM information_schema.role_table_grants",
     "SELECT * FROM secrets",
     "SELECT * FROM other_schema.workflow",
-    "SELECT * FROM \"workflow\"",
     "SELECT * FROM conductor.public.workflow",
     "WITH a AS (SELECT * FROM pg_shadow), pg_shadow AS (SELECT 1) SELECT * FROM a",
     "SELECT * FROM (SELECT * FROM pg_shadow) x, (WITH pg_shadow AS (SELECT 1) SELECT * FROM pg_shadow) y",
@@ -257,6 +274,49 @@ const DENY: &[&str] = &[
     "FROM workflow SELECT *",
     "SELECT * FROM workflow |> WHERE id = 1",
     "SELECT * EXCLUDE (json_data) FROM workflow",
+    // issue 11: operators that swallow a comment start, so the string's contents run as SQL
+    "SELECT 1 <=/* 2, ' */ 1) s; DELETE FROM workflow; -- '",
+    "SELECT 1 -/* 2, ' */ 1) s; DROP TABLE workflow; -- '",
+    "SELECT 1 ||-- 2, '\n 1) s; TRUNCATE workflow; -- '",
+    "SELECT 1 </* 2, ' */ 1) s; COPY (SELECT 1) TO PROGRAM 'id'; -- '",
+    "SELECT 1 >/* 2, ' */ 1, pg_sleep(10) --'",
+    "SELECT 1 @>/* ' */ 1, set_config('statement_timeout', '0', false) --'",
+    "SELECT 1 !=/* ' */ 1, pg_read_file('/etc/passwd') --'",
+    "SELECT 1 #>>/* ' */ 1) s; DELETE FROM workflow; --'",
+    // the lexers disagree
+    "SELECT $1$ ; DELETE FROM workflow $1$",
+    "SELECT * FROM workflow WHERE id = $1",
+    "SELECT * FROM workflow WHERE workflow_id = $id",
+    "SELECT TRY_CAST('1' AS int)",
+    "SELECT 1 OPERATOR(public.+) 2",
+    "SELECT 1 OPERATOR(pg_catalog.+) 2",
+    "SELECT * FROM TABLE(generate_series(1, 3))",
+    // no bound on cost
+    "SELECT count(*) FROM generate_series(1, 100000000000)",
+    "SELECT count(*) FROM generate_series(1, (SELECT count(*) FROM workflow))",
+    "SELECT * FROM generate_series(now() - interval '1 day', now(), interval '1 second')",
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n",
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5) SELECT * FROM n",
+    "SELECT array_agg(repeat('x', 1000000)) FROM generate_series(1, 1000)",
+    "SELECT format('%900000000s', 'x')",
+    "SELECT format('%*s', 900000000, 'x')",
+    "SELECT lpad('x', 900000000)",
+    "SELECT rpad('x', (SELECT count(*)::int FROM workflow))",
+    // other sessions' SQL
+    "SELECT query FROM pg_stat_activity",
+    "SELECT a.query FROM pg_stat_activity a",
+    "SELECT * FROM pg_stat_activity",
+    "SELECT a.* FROM pg_stat_activity a",
+    "SELECT a::text FROM pg_stat_activity a",
+    "SELECT row_to_json(a) FROM pg_stat_activity a",
+    "SELECT (a).query FROM pg_stat_activity a",
+    "SELECT q FROM pg_stat_activity AS a(d, dn, p, lp, u, un, an, ca, ch, cp, bs, xs, qs, sc, we, wt, st, bx, bxm, q)",
+    "SELECT pg_stat_activity FROM pg_stat_activity",
+    "TABLE pg_stat_activity",
+    "SELECT x FROM (SELECT query AS x FROM pg_catalog.pg_stat_activity) s",
+    // casts run a type's input function
+    "SELECT 1::my_domain",
+    "SELECT CAST('x' AS public.evil)",
     // input the guard refuses to read
     "SELECT 1\u{0}",
     "SELECT 1\u{7}",
@@ -266,7 +326,7 @@ const DENY: &[&str] = &[
 
 #[test]
 fn the_corpus_is_judged_right_both_ways() {
-    assert!(ALLOW.len() + DENY.len() >= 150, "{} cases", ALLOW.len() + DENY.len());
+    assert!(ALLOW.len() + DENY.len() >= 200, "{} cases", ALLOW.len() + DENY.len());
     let policy = Policy::default();
     let mut wrong = Vec::new();
     for sql in ALLOW {
@@ -568,4 +628,273 @@ fn generated_query() -> impl Strategy<Value = String> {
         Just("SELECT {f} FROM {r} UNION ALL SELECT {f} FROM {r}"),
     ];
     (shape, function, relation).prop_map(|(s, f, r)| s.replace("{f}", f).replace("{r}", r))
+}
+
+// ---- the differential test: PostgreSQL runs exactly what the guard approved ------------------
+
+/// Pieces an attacker mixes so that two lexers read one text differently: operators next to
+/// comment starts, quotes of every kind, dollar tags, casts, parentheses and payloads.
+fn differential_statement() -> impl Strategy<Value = String> {
+    let atom = prop_oneof![
+        Just("1"),
+        Just("id"),
+        Just("'x'"),
+        Just("count(*)"),
+        Just("lower('A')"),
+        Just("(2)"),
+        Just("E'\\\\'"),
+        Just("E'\\''"),
+        Just("$$a$$"),
+        Just("'a'::text"),
+        Just("2::int"),
+        Just("'a\\'"),
+        Just("U&'\\0061'"),
+        Just("workflow_id"),
+    ];
+    let op = prop_oneof![
+        Just("<="),
+        Just("-"),
+        Just("||"),
+        Just("<"),
+        Just(">"),
+        Just(">="),
+        Just("="),
+        Just("@>"),
+        Just("#>>"),
+        Just("!="),
+        Just("+"),
+        Just("*"),
+        Just("~"),
+        Just("::"),
+        Just(","),
+    ];
+    // A comment opened right after the operator, a quote inside it, the comment closed, a
+    // payload, a quote: one lexer sees a string, the other sees the payload run.
+    let open = prop_oneof![3 => Just("/*"), 3 => Just("--"), 1 => Just(""), 1 => Just(" "), 1 => Just("/* c */")];
+    let close = prop_oneof![3 => Just("*/"), 3 => Just("\n"), 1 => Just(""), 1 => Just("-- c\n")];
+    let quote = prop_oneof![
+        6 => Just("'"),
+        1 => Just("''"),
+        1 => Just("\\'"),
+        1 => Just("E'"),
+        1 => Just("U&'"),
+        1 => Just("$$"),
+        1 => Just("$1$"),
+        1 => Just("$q$"),
+        1 => Just("\""),
+        1 => Just("("),
+        1 => Just(")"),
+    ];
+    let payload = prop_oneof![
+        2 => Just(" 2, "),
+        3 => Just(" 1) s; DELETE FROM workflow; -- "),
+        2 => Just(" 1) s; TRUNCATE queue; -- "),
+        1 => Just(", pg_sleep(3) "),
+        1 => Just(", set_config('work_mem', '1234kB', false) "),
+        1 => Just(", pg_read_file('/etc/hostname') "),
+        1 => Just(", txid_current() "),
+        1 => Just(", (SELECT count(*) FROM pg_authid) "),
+        1 => Just(" x "),
+    ];
+    let relation = prop_oneof![Just("workflow"), Just("queue"), Just("pg_stat_activity"), Just("(SELECT 1 AS id) t")];
+    let tail = prop_oneof![2 => Just(String::new()), 1 => (atom.clone(), relation).prop_map(|(b, r)| format!(" {b} FROM {r}"))];
+    let template =
+        (atom.clone(), op.clone(), open, payload.clone(), quote.clone(), close, payload.clone(), quote.clone(), tail)
+            .prop_map(|(a, o, g1, p1, q1, g2, p2, q2, tail)| format!("SELECT {a} {o}{g1}{p1}{q1}{g2}{p2}{q2}{tail}"));
+    let soup = proptest::collection::vec(prop_oneof![atom, op, quote, payload], 1..8)
+        .prop_map(|parts| format!("SELECT {}", parts.concat()));
+    prop_oneof![3 => template, 1 => soup]
+}
+
+static LITERAL: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r"'(?:[^']|'')*'").unwrap());
+static CALL: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r"([A-Za-z_][A-Za-z0-9_]*)\(").unwrap());
+
+/// What PostgreSQL itself says a text touches: the relations and function calls in the
+/// `EXPLAIN (VERBOSE, FORMAT JSON)` of it.
+fn touched(plan: &serde_json::Value, relations: &mut Vec<String>, calls: &mut Vec<String>) {
+    match plan {
+        serde_json::Value::Object(m) => {
+            if let Some(r) = m.get("Relation Name").and_then(|v| v.as_str()) {
+                relations.push(r.to_string());
+            }
+            if let Some(f) = m.get("Function Name").and_then(|v| v.as_str()) {
+                calls.push(f.to_string());
+            }
+            for (k, v) in m {
+                let expressions =
+                    ["Output", "Filter", "Join Filter", "Hash Cond", "Sort Key", "Group Key", "Function Call"];
+                if expressions.contains(&k.as_str()) {
+                    // EXPLAIN prints constants as '…' literals: what is inside one is no call.
+                    let text: Vec<String> = match v {
+                        serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).map(String::from).collect(),
+                        other => other.as_str().map(String::from).into_iter().collect(),
+                    };
+                    for t in text {
+                        let code = LITERAL.replace_all(&t, "''");
+                        calls.extend(CALL.captures_iter(&code).map(|c| c[1].to_ascii_lowercase()));
+                    }
+                }
+                touched(v, relations, calls);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| touched(v, relations, calls)),
+        _ => {}
+    }
+}
+
+/// Runs an approved text as sql_conductor would, in a READ ONLY transaction with a timeout, and
+/// names every way PostgreSQL did something the guard did not approve.
+fn differential_traces(session: &mut Client, dispatched: &str) -> Vec<String> {
+    use oncall_triage::tools::sql_guard::lists::{FUNCTIONS, RELATIONS, SQL_SYNTAX_FUNCTIONS};
+    let mut found = Vec::new();
+    let run = |session: &mut Client, sql: &str, found: &mut Vec<String>| -> Vec<postgres::SimpleQueryMessage> {
+        session.batch_execute("BEGIN READ ONLY; SET LOCAL statement_timeout = '2s'").unwrap();
+        let out = session.simple_query(sql);
+        let xid: Option<i64> = match &out {
+            Ok(_) => session.query_one("SELECT txid_current_if_assigned()", &[]).unwrap().get(0),
+            Err(_) => None,
+        };
+        session.batch_execute("ROLLBACK").unwrap();
+        if xid.is_some() {
+            found.push("a transaction id was assigned (a write)".into());
+        }
+        match out {
+            Ok(messages) => {
+                let statements =
+                    messages.iter().filter(|m| matches!(m, postgres::SimpleQueryMessage::CommandComplete(_))).count();
+                if statements != 1 {
+                    found.push(format!("PostgreSQL ran {statements} statements"));
+                }
+                messages
+            }
+            Err(e) => {
+                match e.code() {
+                    Some(&SqlState::QUERY_CANCELED) => found.push("it ran into the statement timeout".into()),
+                    Some(&SqlState::READ_ONLY_SQL_TRANSACTION) => found.push(format!("it tried to write: {e}")),
+                    _ => {}
+                }
+                Vec::new()
+            }
+        }
+    };
+    let explained = run(session, &format!("EXPLAIN (VERBOSE, FORMAT JSON) {dispatched}"), &mut found);
+    for m in &explained {
+        if let postgres::SimpleQueryMessage::Row(row) = m {
+            let plan: serde_json::Value = serde_json::from_str(row.get(0).unwrap_or("null")).unwrap();
+            let (mut relations, mut calls) = (Vec::new(), Vec::new());
+            touched(&plan, &mut relations, &mut calls);
+            let allowed = |r: &String| RELATIONS.iter().any(|a| a.rsplit('.').next() == Some(r.as_str()));
+            for r in relations.iter().filter(|r| !allowed(r)) {
+                found.push(format!("it read the relation {r}"));
+            }
+            // Names EXPLAIN prints for expressions that are not calls of a function of anyone's,
+            // and the functions inside the statistics views the allow-list names.
+            let printed =
+                ["coalesce", "greatest", "least", "nullif", "array", "row", "extract", "normalize", "any", "all"];
+            let views = ["pg_stat_get_activity", "pg_lock_status"];
+            for f in calls.iter().filter(|f| {
+                !FUNCTIONS.contains(&f.as_str())
+                    && !SQL_SYNTAX_FUNCTIONS.contains(&f.as_str())
+                    && !printed.contains(&f.as_str())
+                    && !views.contains(&f.as_str())
+            }) {
+                found.push(format!("it called {f}"));
+            }
+        }
+    }
+    run(session, dispatched, &mut found);
+    found
+}
+
+#[test]
+fn postgres_runs_exactly_what_the_guard_approved() {
+    let pg = Pg::start();
+    let mut session = pg.connect("conductor", "differential");
+    let policy = Policy::default();
+
+    // The harness sees each way a text can do more than it seems to.
+    for (sql, trace) in [
+        ("SELECT * FROM (SELECT 1) s; DELETE FROM workflow; -- ) AS capped LIMIT 500", "write"),
+        ("SELECT * FROM (SELECT 1) s; SELECT 2", "2 statements"),
+        ("SELECT pg_sleep(3)", "timeout"),
+        ("SELECT pg_read_file('/etc/hostname')", "called pg_read_file"),
+        ("SELECT count(*) FROM pg_authid", "relation pg_authid"),
+        ("SELECT * FROM (SELECT 1 <= 1) s", ""),
+    ] {
+        let found = differential_traces(&mut session, sql);
+        if trace.is_empty() {
+            assert!(found.is_empty(), "{sql}: {found:?}");
+        } else {
+            assert!(found.iter().any(|f| f.contains(trace)), "{sql}: {found:?}");
+        }
+    }
+
+    let mut runner = TestRunner::new(Config { cases: 4000, failure_persistence: None, ..Config::default() });
+    let session = std::cell::RefCell::new(session);
+    let allowed = std::cell::Cell::new(0);
+    runner
+        .run(&differential_statement(), |sql| {
+            let v = check(&sql, &policy);
+            if v.allowed {
+                allowed.set(allowed.get() + 1);
+                let dispatched = v.dispatched.unwrap();
+                let found = differential_traces(&mut session.borrow_mut(), &dispatched);
+                prop_assert!(found.is_empty(), "{}\n→ {}\n{:?}", sql, dispatched, found);
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert!(allowed.get() > 100, "the generator reaches allowed statements too ({})", allowed.get());
+    let rows: i64 = session.borrow_mut().query_one("SELECT count(*) FROM workflow", &[]).unwrap().get(0);
+    assert_eq!(rows, 50, "nothing was deleted");
+}
+
+#[test]
+fn the_plain_form_means_the_same_under_every_setting_and_the_plan_budget_holds_on_postgres() {
+    let pg = Pg::start();
+    let mut session = pg.connect("conductor", "plain");
+    let policy = Policy::default();
+    // A backslash in a '…' string: printed as E'…', the same value whatever the setting.
+    let v = check(r"SELECT 'a\' AS backslash, $$b\c$$ AS dollar", &policy);
+    assert!(v.allowed, "{:?}", v.reason);
+    for setting in ["on", "off"] {
+        session.batch_execute(&format!("SET standard_conforming_strings = {setting}")).unwrap();
+        let row = session.query_one(v.dispatched.as_deref().unwrap(), &[]).unwrap();
+        assert_eq!((row.get::<_, String>(0), row.get::<_, String>(1)), (r"a\".to_string(), r"b\c".to_string()));
+    }
+    session.batch_execute("RESET standard_conforming_strings").unwrap();
+
+    // The budget, on PostgreSQL's own estimates: what each query's plan costs.
+    let cost = |session: &mut Client, sql: &str| {
+        let v = check(sql, &policy);
+        assert!(v.allowed, "{sql}: {:?}", v.reason);
+        let plan: String = session
+            .simple_query(v.plan.as_deref().unwrap())
+            .unwrap()
+            .iter()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .unwrap();
+        let answer = serde_json::json!({"columns": ["QUERY PLAN"], "rows": [[plan]]});
+        plan::within_budget(&plan::parse_answer(&answer), policy.max_cost)
+    };
+    for cheap in [
+        "SELECT * FROM workflow ORDER BY id DESC LIMIT 20",
+        "SELECT status, count(*) FROM workflow_index GROUP BY 1",
+        "SELECT * FROM generate_series(1, 100000) a, generate_series(1, 100000) b",
+    ] {
+        assert!(cost(&mut session, cheap).is_ok(), "{cheap}: {:?}", cost(&mut session, cheap));
+    }
+    for costly in [
+        "SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b",
+        "SELECT count(*) FROM workflow a, workflow b, workflow c, workflow d, workflow e",
+        "SELECT count(*) FROM generate_series(1, 100000) a JOIN generate_series(1, 100000) b ON a < b",
+    ] {
+        let refused = cost(&mut session, costly).expect_err(costly);
+        assert!(refused.contains("over the budget"), "{costly}: {refused}");
+    }
 }

@@ -78,16 +78,20 @@ async fn every_tool_dispatches_its_workflow_and_reads_the_answer() {
         assert!(out.ok, "{tool}: {}", out.summary);
         assert!(out.condensed.contains(expect), "{tool}: {}", out.condensed);
     }
-    // What reached Conductor: the nine commands, addressed to the alert's cluster.
+    // What reached Conductor: the nine commands, addressed to the alert's cluster, and the SQL
+    // query's plan before the query.
     let dispatched: Vec<String> = sim.conductor().dispatches().iter().map(|d| d.workflow.clone()).collect();
-    assert_eq!(dispatched.len(), 9);
+    assert_eq!(dispatched.len(), 10);
     assert!(sim.conductor().dispatches().iter().all(|d| d.rejection.is_none()));
-    let sql = sim.conductor().dispatches().into_iter().find(|d| d.workflow == "sql_conductor").unwrap();
-    let query = sql.request["input"]["agentHandlerRequest"]["parameters"]["query"].as_str().unwrap().to_string();
-    assert_eq!(
-        query,
-        "SELECT * FROM (SELECT workflow_type, count(*) FROM workflow_index GROUP BY 1) AS capped LIMIT 500"
-    );
+    let queries: Vec<String> = sim
+        .conductor()
+        .dispatches()
+        .into_iter()
+        .filter(|d| d.workflow == "sql_conductor")
+        .map(|d| d.request["input"]["agentHandlerRequest"]["parameters"]["query"].as_str().unwrap().to_string())
+        .collect();
+    let capped = "SELECT * FROM (SELECT workflow_type, count(*) FROM workflow_index GROUP BY 1) AS capped LIMIT 500";
+    assert_eq!(queries, [format!("EXPLAIN (FORMAT JSON) {capped}"), capped.to_string()]);
     let logs = sim.conductor().dispatches().into_iter().find(|d| d.workflow == "pull_logs").unwrap();
     assert_eq!(logs.request["input"]["podName"], HOT_POD);
     assert_eq!(logs.request["input"]["lines"], 500);
@@ -96,8 +100,8 @@ async fn every_tool_dispatches_its_workflow_and_reads_the_answer() {
     let count = |f: fn(&Event) -> bool| evs.iter().filter(|e| f(e)).count();
     assert_eq!(count(|e| matches!(e, Event::ToolStarted { .. })), 10);
     assert_eq!(count(|e| matches!(e, Event::ToolFinished { ok: true, .. })), 10);
-    assert_eq!(count(|e| matches!(e, Event::DispatchStarted { .. })), 9);
-    assert_eq!(count(|e| matches!(e, Event::DispatchFinished { status, .. } if status == "COMPLETED")), 9);
+    assert_eq!(count(|e| matches!(e, Event::DispatchStarted { .. })), 10);
+    assert_eq!(count(|e| matches!(e, Event::DispatchFinished { status, .. } if status == "COMPLETED")), 10);
     // The execution was read once, whatever the number of calls (the context is cached).
     let reads =
         sim.conductor().requests().iter().filter(|r| r.api == format!("GET /api/workflow/{HEAP_EXECUTION}")).count();
@@ -237,4 +241,29 @@ async fn a_ten_megabyte_log_is_condensed_and_keeps_every_exception_class() {
     for c in classes.iter().chain(["java.io.IOException"].iter()) {
         assert!(out.condensed.contains(c), "{c} survived");
     }
+}
+
+#[tokio::test]
+async fn a_query_whose_plan_is_over_the_budget_is_refused_before_it_runs() {
+    let sim = common::simulator().await;
+    let tb = toolbox(&sim, 4).with_sql_policy(oncall_triage::tools::sql_guard::Policy::default().with_max_cost(5.0));
+    let (tx, _rx) = events();
+    let query = json!({"query": "SELECT workflow_type, count(*) FROM workflow_index GROUP BY 1"});
+    let out = tb.run(Ts::from_micros(1), "a", HEAP_EXECUTION, "run_sql_select", &query, &tx).await;
+    assert!(!out.ok);
+    assert!(
+        out.summary.starts_with("run_sql_select refused: the query was not run: PostgreSQL estimates its cost at 10"),
+        "{}",
+        out.summary
+    );
+    // Only the plan was asked for.
+    let sql: Vec<String> = sim
+        .conductor()
+        .dispatches()
+        .into_iter()
+        .filter(|d| d.workflow == "sql_conductor")
+        .map(|d| d.request["input"]["query"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(sql.len(), 1);
+    assert!(sql[0].starts_with("EXPLAIN (FORMAT JSON) "), "{sql:?}");
 }

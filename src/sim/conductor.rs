@@ -287,7 +287,7 @@ impl ConductorSim {
             Ok(domain) => {
                 let scenario = self.clusters[&domain].scenario;
                 let input = req.get("input").cloned().unwrap_or(Value::Null);
-                let fixture = self.fixture_for(scenario, &name, &input);
+                let fixture = self.fixture_for(scenario, &name, &input).map(|f| explained(f, &input));
                 let id = uuid::Uuid::new_v4().to_string();
                 let mut st = self.lock();
                 st.dispatches.push(DispatchRecord {
@@ -420,4 +420,23 @@ pub(super) async fn start_workflow(
     };
     record(sim, "POST /api/workflow".into(), status, request);
     resp
+}
+
+/// sql_conductor asked for a plan (`EXPLAIN (FORMAT JSON) …`) answers as PostgreSQL does: one row
+/// of one `QUERY PLAN` column holding the plan as JSON text, with the fixture's `plan_cost`.
+fn explained(fixture: CommandFixture, input: &Value) -> CommandFixture {
+    let query = input.get("query").or_else(|| input.pointer("/agentHandlerRequest/parameters/query"));
+    let is_plan = fixture.workflow == "sql_conductor"
+        && query.and_then(Value::as_str).is_some_and(|q| q.starts_with("EXPLAIN (FORMAT JSON) "));
+    if !is_plan || fixture.status != FixtureStatus::Completed {
+        return fixture;
+    }
+    let rows =
+        fixture.output.as_ref().and_then(|o| o.pointer("/result/rows")).and_then(Value::as_array).map_or(1, Vec::len);
+    let cost = fixture.plan_cost.unwrap_or(10.0);
+    let plan = json!([{"Plan": {"Node Type": "Limit", "Startup Cost": 0.0, "Total Cost": cost, "Plan Rows": rows, "Plan Width": 32}}]);
+    CommandFixture {
+        output: Some(json!({"result": {"columns": ["QUERY PLAN"], "rows": [[plan.to_string()]]}})),
+        ..fixture
+    }
 }

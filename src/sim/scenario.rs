@@ -50,6 +50,10 @@ pub struct CommandFixture {
     pub reason: Option<String>,
     #[serde(default)]
     pub latency_ms: Option<u64>,
+    /// sql_conductor only: the planner's estimated total cost that the simulator answers an
+    /// `EXPLAIN (FORMAT JSON)` of the matched query with (default 10).
+    #[serde(default)]
+    pub plan_cost: Option<f64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -201,6 +201,9 @@ pub enum ToolError {
 pub struct ToolCall {
     pub tool: Tool,
     pub params: Map<String, Value>,
+    /// For a SQL query: the parameters of the `EXPLAIN (FORMAT JSON)` dispatched first, whose
+    /// estimated cost must be within the guard's budget before the query runs.
+    pub plan: Option<Map<String, Value>>,
 }
 
 /// Kubernetes object names: lower-case alphanumerics, `-` and `.`, at most 253 characters.
@@ -267,11 +270,16 @@ pub fn parse_call(name: &str, args: &Value, sql: &sql_guard::Policy) -> Result<T
             (true, Some(sql)) => sql,
             _ => return Err(ToolError::SqlRejected(checked.reason.unwrap_or_else(|| "not allowed".into()))),
         };
-        params.insert("query".into(), json!(normalized));
-        params.insert("transactional".into(), json!(false));
-        params.insert("expectedRowCount".into(), Value::Null);
+        let sql_params = |query: String| {
+            let mut p = Map::new();
+            p.insert("query".into(), json!(query));
+            p.insert("transactional".into(), json!(false));
+            p.insert("expectedRowCount".into(), Value::Null);
+            p
+        };
+        return Ok(ToolCall { tool, params: sql_params(normalized), plan: checked.plan.map(sql_params) });
     }
-    Ok(ToolCall { tool, params })
+    Ok(ToolCall { tool, params, plan: None })
 }
 
 #[cfg(test)]

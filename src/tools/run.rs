@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex, Semaphore, mpsc};
 
-use super::{Tool, ToolCall, condense, parse_call};
+use super::{Command, Tool, ToolCall, condense, parse_call, sql_guard};
 use crate::conductor::dispatch::{self, Ended, Timing};
 use crate::conductor::execution::ContextError;
 use crate::conductor::{ConductorClient, ConductorError, Execution};
@@ -171,30 +171,26 @@ impl Toolbox {
                 workflow_id: None,
             };
         };
-        let _permit = self.dispatches.acquire().await;
-        let workflow = command.workflow();
-        let started = |id: &str| {
-            emit(Event::DispatchStarted {
-                alert_ts,
-                call_id: call_id.into(),
-                workflow: workflow.into(),
-                workflow_id: id.into(),
-            });
-        };
+        if let Some(plan) = &call.plan {
+            let cost = match self.dispatch(alert_ts, call_id, &incident, command, plan, emit).await {
+                Ok((_, Ended::Completed(output), _)) => {
+                    let answer = output.get("result").cloned().unwrap_or(output);
+                    sql_guard::plan::within_budget(&sql_guard::plan::parse_answer(&answer), self.sql.max_cost)
+                }
+                Ok((_, other, _)) => {
+                    Err(format!("its plan (EXPLAIN) did not complete: {}", other.problem().unwrap_or_default()))
+                }
+                Err(e) => Err(format!("its plan (EXPLAIN) could not be asked for: {e}")),
+            };
+            if let Err(finding) = cost {
+                return ToolOutput::failed(Some(tool), format!("{} refused: {finding}", tool.name()));
+            }
+        }
         let (workflow_id, ended, elapsed) =
-            match dispatch::dispatch(&self.conductor, &incident.context, command, &call.params, self.timing, started)
-                .await
-            {
+            match self.dispatch(alert_ts, call_id, &incident, command, &call.params, emit).await {
                 Ok(done) => done,
                 Err(e) => return ToolOutput::failed(Some(tool), format!("{} unavailable: {e}", tool.name())),
             };
-        emit(Event::DispatchFinished {
-            alert_ts,
-            call_id: call_id.into(),
-            workflow_id: workflow_id.clone(),
-            status: ended.status(),
-            elapsed_ms: elapsed.as_millis() as u64,
-        });
         match ended {
             Ended::Completed(output) => {
                 let data = output.get("result").cloned().unwrap_or(output);
@@ -210,6 +206,38 @@ impl Toolbox {
                 out
             }
         }
+    }
+
+    /// Dispatches one command for the call, within the dispatch limit, reporting it as events.
+    async fn dispatch(
+        &self,
+        alert_ts: Ts,
+        call_id: &str,
+        incident: &Execution,
+        command: Command,
+        params: &Map<String, Value>,
+        emit: &impl Fn(Event),
+    ) -> Result<(String, Ended, Duration), ConductorError> {
+        let _permit = self.dispatches.acquire().await;
+        let workflow = command.workflow();
+        let started = |id: &str| {
+            emit(Event::DispatchStarted {
+                alert_ts,
+                call_id: call_id.into(),
+                workflow: workflow.into(),
+                workflow_id: id.into(),
+            });
+        };
+        let (workflow_id, ended, elapsed) =
+            dispatch::dispatch(&self.conductor, &incident.context, command, params, self.timing, started).await?;
+        emit(Event::DispatchFinished {
+            alert_ts,
+            call_id: call_id.into(),
+            workflow_id: workflow_id.clone(),
+            status: ended.status(),
+            elapsed_ms: elapsed.as_millis() as u64,
+        });
+        Ok((workflow_id, ended, elapsed))
     }
 }
 
