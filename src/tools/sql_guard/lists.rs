@@ -207,12 +207,6 @@ pub const FUNCTIONS: &[&str] = &[
     "version",
     "pg_is_in_recovery",
     "pg_last_xact_replay_timestamp",
-    "current_user",
-    "session_user",
-    "current_role",
-    "current_schema",
-    "current_catalog",
-    "user",
 ];
 
 pub const SHOW_SETTINGS: &[&str] = &[
