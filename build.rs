@@ -6,6 +6,9 @@
 //!   are compiled with cc. The guard binds the two functions it calls by hand, so no bindgen and
 //!   no libclang is needed.
 
+// A build script reports what it cannot do by panicking with the reason.
+#![allow(clippy::expect_used)]
+
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;

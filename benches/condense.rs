@@ -3,6 +3,8 @@
 //!
 //! Run: cargo bench --bench condense
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 use std::collections::BTreeSet;
 use std::time::Instant;
 

@@ -6,14 +6,18 @@
 //!
 //! Run: cargo bench --bench intake
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
-use oncall_triage::config::Secret;
+use oncall_triage::domain::Alert;
+use oncall_triage::domain::Ts;
+use oncall_triage::secret::Secret;
 use oncall_triage::sim::{SimOptions, Simulator, scenario};
-use oncall_triage::slack::alert::{self, Alert};
-use oncall_triage::slack::{SlackClient, Ts};
+use oncall_triage::slack::SlackClient;
+use oncall_triage::slack::alert;
 use oncall_triage::store::{AlertRecord, AlertStatus, StateStore};
 use serde_json::{Value, json};
 

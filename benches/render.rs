@@ -5,20 +5,22 @@
 //!
 //! Run: cargo bench --bench render
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use oncall_triage::console::app::App;
 use oncall_triage::console::view::{self, Theme};
+use oncall_triage::domain::Ts;
+use oncall_triage::domain::{AlertKind, Severity};
 use oncall_triage::protocol::{Event, SkipReason};
-use oncall_triage::slack::Ts;
-use oncall_triage::slack::alert::{AlertKind, Severity};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::json;
 
 fn loaded() -> App {
-    let mut app = App::new("playbook");
+    let mut app = App::new("playbook", false);
     let base = 1_764_370_060_000_000i64;
     app.wall = Ts::from_micros(base + 2_000 * 1_000_000);
     for n in 0..1_000i64 {

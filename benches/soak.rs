@@ -6,6 +6,8 @@
 //!
 //! Run: cargo bench --bench soak
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -4,6 +4,8 @@
 //!
 //! Run: cargo bench --bench sql_guard
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 use std::time::Instant;
 
 use oncall_triage::tools::sql_guard::{Policy, check};

@@ -4,15 +4,19 @@
 //!
 //! Run: cargo bench --bench triage
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use oncall_triage::conductor::ConductorAuth;
 use oncall_triage::conductor::ConductorClient;
 use oncall_triage::conductor::dispatch::Timing;
-use oncall_triage::config::{ConductorAuth, Config, Secret, Sources};
+use oncall_triage::config::{Config, Sources};
 use oncall_triage::core::{self, Mode, Services};
 use oncall_triage::protocol::Event;
+use oncall_triage::secret::Secret;
 use oncall_triage::sim::{SimOptions, Simulator, scenario};
 use oncall_triage::slack::SlackClient;
 use oncall_triage::store::StateStore;
@@ -30,7 +34,7 @@ async fn main() {
         sim.configure(&mut config);
         config.state_file = dir.path().join("state.json");
         config.post = oncall_triage::config::PostPolicy::Never;
-        config.conductor.stuck_after = oncall_triage::eval::SIMULATED_STUCK_AFTER;
+        config.conductor.stuck_after = oncall_triage::sim::SIMULATED_STUCK_AFTER;
         let (key, secret) = sim.options.conductor_auth.clone().unwrap();
         let client = ConductorClient::new(
             &sim.conductor_url,

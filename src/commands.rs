@@ -1,5 +1,4 @@
-//! What each command of interfaces.md does, from parsed arguments to an exit code. Commands
-//! that later versions fill in say so plainly and exit 2 rather than pretend.
+//! What each command of interfaces.md does, from parsed arguments to an exit code.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -13,12 +12,13 @@ use crate::conductor::ConductorClient;
 use crate::conductor::dispatch::Timing;
 use crate::config::{Config, ConfigError, ReasonerKind, Sources};
 use crate::core::{self, CoreError, Mode, Services};
+use crate::domain::Ts;
 use crate::headless::{Printer, human_line};
 use crate::protocol::Op;
 use crate::reasoner::Reasoner;
 use crate::reasoner::agent::{ModelAgent, Wire};
 use crate::sim::{self, SimOptions, Simulator};
-use crate::slack::{SlackClient, Ts, alert, reply};
+use crate::slack::{SlackClient, alert, reply};
 use crate::store::StateStore;
 use crate::tools::{Toolbox, sql_guard};
 use crate::{logging, sim::scenario};
@@ -51,7 +51,7 @@ fn toolbox(config: &Config, conductor_url: &str) -> Toolbox {
 fn sql_policy(config: &Config) -> sql_guard::Policy {
     sql_guard::Policy::default()
         .with_relations(config.sql_relations.iter().map(String::as_str))
-        .with_max_cost(config.sql_max_cost as f64)
+        .with_max_cost(config.sql_max_cost.map_or(sql_guard::DEFAULT_MAX_COST, |c| c as f64))
 }
 
 /// The reasoner the settings choose (a model only when chosen explicitly), or the exit code.
@@ -177,7 +177,7 @@ async fn watch(cli: &Cli) -> u8 {
         match Simulator::start(scenarios, SimOptions::default()).await {
             Ok(sim) => {
                 sim.configure(&mut config);
-                config.conductor.stuck_after = config.conductor.stuck_after.min(crate::eval::SIMULATED_STUCK_AFTER);
+                config.conductor.stuck_after = config.conductor.stuck_after.min(crate::sim::SIMULATED_STUCK_AFTER);
                 Some(sim)
             }
             Err(e) => return fail(EXIT_FAILED, format!("cannot start the simulator: {e}")),
@@ -224,6 +224,7 @@ async fn watch(cli: &Cli) -> u8 {
     };
     let _service_mark = (mode == Mode::Watch).then(|| crate::store::state::ServiceMark::new(&config.state_file));
     let grace = config.shutdown_grace;
+    let uses_model = mode != Mode::ApproveOnly && matches!(*services.reasoner, crate::reasoner::Reasoner::Model(_));
     let reasoner_name = match service_pid {
         Some(pid) if mode == Mode::ApproveOnly => format!("approve-only: service pid {pid} does the triage"),
         _ => services.reasoner.name().to_string(),
@@ -241,7 +242,7 @@ async fn watch(cli: &Cli) -> u8 {
     if !headless {
         // The console ends on `q`, or on a signal (its guard restores the terminal either way).
         let ended = tokio::select! {
-            ended = crate::console::run(&mut handle, &reasoner_name) => ended,
+            ended = crate::console::run(&mut handle, &reasoner_name, uses_model) => ended,
             s = signals.next() => {
                 stop = s;
                 let _ = handle.submit(Op::Quit);

@@ -3,38 +3,14 @@
 //! `--demo` ignores every real URL, token and key: the simulator supplies its own.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use thiserror::Error;
 
-/// A credential. Its text is reachable only through [`Secret::expose`], at the point of use.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+use crate::conductor::ConductorAuth;
+use crate::secret::Secret;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -207,12 +183,6 @@ pub struct SlackSettings {
 }
 
 #[derive(Clone, Debug)]
-pub struct ConductorAuth {
-    pub key_id: String,
-    pub key_secret: Secret,
-}
-
-#[derive(Clone, Debug)]
 pub struct ConductorSettings {
     /// Base URL including `/api`.
     pub server_url: Option<String>,
@@ -250,8 +220,9 @@ pub struct Config {
     pub log_filter: String,
     /// Relations the SQL tool may read beyond the Conductor tables (Orkes-only tables).
     pub sql_relations: Vec<String>,
-    /// The planner's estimated cost above which a query is refused before it runs.
-    pub sql_max_cost: u64,
+    /// The planner's estimated cost above which a query is refused before it runs (None: the
+    /// guard's default).
+    pub sql_max_cost: Option<u64>,
 }
 
 /// The settings a Slack-watching run cannot start without.
@@ -400,7 +371,10 @@ impl Config {
             sql_relations: get("ONCALL_SQL_RELATIONS")
                 .map(|v| v.split(',').map(|r| r.trim().to_ascii_lowercase()).filter(|r| !r.is_empty()).collect())
                 .unwrap_or_default(),
-            sql_max_cost: number("ONCALL_SQL_MAX_COST", crate::tools::sql_guard::DEFAULT_MAX_COST as u64, 1, u64::MAX)?,
+            sql_max_cost: match get("ONCALL_SQL_MAX_COST") {
+                None => None,
+                Some(_) => Some(number("ONCALL_SQL_MAX_COST", 0, 1, u64::MAX)?),
+            },
         })
     }
 

@@ -11,14 +11,12 @@ use regex::Regex;
 
 use crate::config::{Config, Sources};
 use crate::core::{self, Mode, Services};
+use crate::domain::Ts;
 use crate::protocol::Event;
 use crate::sim::{Scenario, SimOptions, Simulator};
-use crate::slack::{SlackClient, Ts};
+use crate::slack::SlackClient;
 use crate::store::StateStore;
 use crate::tools::Toolbox;
-
-/// Against the simulator a never-polled command is known at once: no need for the real minute.
-pub const SIMULATED_STUCK_AFTER: Duration = Duration::from_secs(5);
 
 pub struct Row {
     pub name: String,
@@ -54,13 +52,13 @@ pub async fn run_scenario(scenario: Scenario, options: SimOptions, toolbox: impl
     };
     sim.configure(&mut config);
     config.state_file = dir.join("state.json");
-    config.conductor.stuck_after = SIMULATED_STUCK_AFTER;
+    config.conductor.stuck_after = crate::sim::SIMULATED_STUCK_AFTER;
     let store = match StateStore::open(&config.state_file) {
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),
     };
     let services = Services {
-        slack: SlackClient::new(&sim.slack_url, crate::config::Secret::new(sim.options.slack_token.clone())),
+        slack: SlackClient::new(&sim.slack_url, crate::secret::Secret::new(sim.options.slack_token.clone())),
         channel: sim.channel().to_string(),
         toolbox: Arc::new(toolbox(&config)),
         reasoner: Arc::new(crate::reasoner::Reasoner::Playbook),
@@ -79,7 +77,9 @@ pub async fn run_scenario(scenario: Scenario, options: SimOptions, toolbox: impl
         match event {
             Event::AlertReceived { alert_ts, .. } => alerts.push(alert_ts),
             Event::DispatchStarted { alert_ts, .. } => *dispatched_per_alert.entry(alert_ts).or_default() += 1,
-            Event::TriageFailed { alert_ts, error } => problems.push(format!("triage of {alert_ts} failed: {error}")),
+            Event::TriageFailed { alert_ts, error, .. } => {
+                problems.push(format!("triage of {alert_ts} failed: {error}"))
+            }
             _ => {}
         }
     }

@@ -70,7 +70,7 @@ pub fn human_line(event: &Event) -> Option<String> {
             format!("queued    {alert_ts}  reply held for approval")
         }
         Event::PostSkipped { alert_ts, reason } => format!("not sent  {alert_ts}  {reason:?}"),
-        Event::TriageFailed { alert_ts, error } => format!("FAILED    {alert_ts}  {error}"),
+        Event::TriageFailed { alert_ts, error, .. } => format!("FAILED    {alert_ts}  {error}"),
         Event::PollFinished { new_alerts, next_poll_in_ms } => match next_poll_in_ms {
             Some(ms) => format!("poll      {new_alerts} new alert(s); next poll in {} s", ms / 1000),
             None => format!("poll      {new_alerts} new alert(s)"),

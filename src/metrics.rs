@@ -17,8 +17,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+use crate::domain::Ts;
 use crate::protocol::{Event, SkipReason};
-use crate::slack::Ts;
 
 /// Slack API calls that failed for good (after retries).
 pub static SLACK_ERRORS: AtomicU64 = AtomicU64::new(0);

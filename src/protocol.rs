@@ -7,8 +7,8 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::slack::Ts;
-use crate::slack::alert::{AlertKind, Severity};
+use crate::domain::Ts;
+use crate::domain::{AlertKind, Severity};
 
 /// Why an alert got no triage of its own (snake_case words on the wire).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +36,15 @@ pub enum Service {
     State,
 }
 
+/// What the operator decided about a draft.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Approved,
+    Edited,
+    Rejected,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum Event {
@@ -49,7 +58,7 @@ pub enum Event {
     },
     /// The parsed alert, for the flight recorder (replay needs it); not printed.
     #[serde(rename = "alert.detail")]
-    AlertDetail { alert_ts: Ts, alert: crate::slack::alert::Alert },
+    AlertDetail { alert_ts: Ts, alert: crate::domain::Alert },
     #[serde(rename = "alert.skipped")]
     AlertSkipped { alert_ts: Ts, reason: SkipReason },
     #[serde(rename = "triage.started")]
@@ -73,7 +82,7 @@ pub enum Event {
     ModelTurn { alert_ts: Ts, request: Value, reply: Value },
     /// The operator's decision in the console: `approved`, `edited` or `rejected`.
     #[serde(rename = "operator.decision")]
-    Decision { alert_ts: Ts, decision: String, text: Option<String>, reason: Option<String> },
+    Decision { alert_ts: Ts, decision: Decision, text: Option<String>, reason: Option<String> },
     #[serde(rename = "tool.finished")]
     ToolFinished { alert_ts: Ts, call_id: String, ok: bool, summary: String },
     /// Model text as it streams (console only; `hypothesis.ready` carries the final text).
@@ -88,7 +97,13 @@ pub enum Event {
     #[serde(rename = "post.skipped")]
     PostSkipped { alert_ts: Ts, reason: SkipReason },
     #[serde(rename = "triage.failed")]
-    TriageFailed { alert_ts: Ts, error: String },
+    TriageFailed {
+        alert_ts: Ts,
+        error: String,
+        /// The outside service whose failure failed the triage, when it is known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<Service>,
+    },
     /// A poll of the channel ended (console only: the countdown and the health light).
     #[serde(rename = "poll.finished")]
     PollFinished { new_alerts: usize, next_poll_in_ms: Option<u64> },

@@ -28,7 +28,7 @@ static SHAPES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         ),
     ]
     .into_iter()
-    .map(|(re, to)| (Regex::new(re).expect("static regex"), to))
+    .map(|(re, to)| (crate::patterns::regex(re), to))
     .collect()
 });
 

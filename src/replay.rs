@@ -12,12 +12,14 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::config::{Config, Secret, Sources};
+use crate::config::{Config, Sources};
+use crate::domain::Alert;
+use crate::domain::Ts;
 use crate::reasoner::Reasoner;
 use crate::reasoner::agent::{ModelAgent, Wire};
+use crate::secret::Secret;
 use crate::sim::{Scenario, SimOptions, Simulator};
-use crate::slack::alert::Alert;
-use crate::slack::{Ts, reply};
+use crate::slack::reply;
 use crate::store::transcript::{Call, Transcript};
 use crate::tools::{Toolbox, parse_call, sql_guard};
 

@@ -2,6 +2,8 @@
 //! 2.0, anthropic 2.14, openai 3.57) from the venv that scripts/test prepares. Without that venv this test fails and says how
 //! to get it: it never skips silently.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 mod common;
 
 use std::path::PathBuf;

@@ -3,11 +3,13 @@
 //! filter, follow mode, expanding a call, approve, edit, reject, re-triage, approve-all
 //! re-fires, quit.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 use oncall_triage::console::app::{App, Effect, Focus, Mode, RowState};
 use oncall_triage::console::view::{self, Theme};
+use oncall_triage::domain::Ts;
+use oncall_triage::domain::{AlertKind, Severity};
 use oncall_triage::protocol::{Event, Op, SkipReason};
-use oncall_triage::slack::Ts;
-use oncall_triage::slack::alert::{AlertKind, Severity};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -33,7 +35,7 @@ fn received(app: &mut App, n: i64, severity: Severity, cluster: &str, kind: Aler
 
 /// Three alerts; the newest is mid-investigation with one call done and one running.
 fn streaming() -> App {
-    let mut app = App::new("playbook");
+    let mut app = App::new("playbook", false);
     app.wall = ts(5);
     received(&mut app, 0, Severity::Critical, "wwi-prod", AlertKind::ConductorHealthy);
     received(&mut app, 1, Severity::Warning, "trey-prod", AlertKind::ResponseTime);
@@ -133,7 +135,7 @@ fn typed(app: &mut App, text: &str) {
 
 #[test]
 fn snapshot_empty() {
-    let mut app = App::new("playbook");
+    let mut app = App::new("playbook", false);
     insta::assert_snapshot!(draw(&mut app, 100, 20));
 }
 
@@ -186,6 +188,7 @@ fn snapshot_error() {
     app.apply(Event::TriageFailed {
         alert_ts: ts(0),
         error: "the failing execution could not be read: Conductor answered 500".into(),
+        cause: Some(oncall_triage::protocol::Service::Conductor),
     });
     insta::assert_snapshot!(draw(&mut app, 120, 24));
 }
@@ -246,7 +249,11 @@ fn edit_then_ctrl_s_posts_the_edited_text_and_esc_cancels() {
 fn a_failed_post_leaves_the_draft_waiting() {
     let mut app = awaiting();
     key(&mut app, KeyCode::Char('a'));
-    app.apply(Event::TriageFailed { alert_ts: ts(3), error: "posting the reply failed: channel_not_found".into() });
+    app.apply(Event::TriageFailed {
+        alert_ts: ts(3),
+        error: "posting the reply failed: channel_not_found".into(),
+        cause: Some(oncall_triage::protocol::Service::Slack),
+    });
     assert_eq!(app.current().unwrap().state, RowState::AwaitingApproval);
     assert!(app.error.as_deref().unwrap().contains("channel_not_found"));
 }
@@ -325,7 +332,7 @@ fn quit_asks_while_a_triage_runs() {
     assert!(matches!(app.mode, Mode::Normal));
     key(&mut app, KeyCode::Char('q'));
     assert_eq!(key(&mut app, KeyCode::Char('y')), Some(Effect::Quit));
-    let mut idle = App::new("playbook");
+    let mut idle = App::new("playbook", false);
     assert_eq!(key(&mut idle, KeyCode::Char('q')), Some(Effect::Quit));
 }
 

@@ -5,6 +5,8 @@
 //! (`--demo` runs the same console with the simulator in-process; here the simulator runs in
 //! the test so the test can read what Slack received.)
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 mod common;
 
 use std::collections::BTreeMap;

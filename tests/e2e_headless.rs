@@ -1,13 +1,15 @@
 //! The real binary, headless, against the simulator over HTTP: exactly one reply per alert, in
 //! that alert's thread, nothing for chatter or thread replies; the JSON Lines contract; exit codes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
 
 use common::{against, against_in, binary, json_lines, of_type};
+use oncall_triage::domain::Ts;
 use oncall_triage::sim::Simulator;
-use oncall_triage::slack::Ts;
 use serde_json::Value;
 
 /// The alerts of the channel by the rules of domain.md §1, judged here by hand: top-level,

@@ -2,6 +2,8 @@
 //! simulator to the same reply byte for byte (playbook afresh; a model's recorded turns),
 //! exported as Markdown, and free of secrets.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 mod common;
 
 use std::path::PathBuf;

@@ -1,14 +1,16 @@
 //! Slack intake and reply through the real binary against the simulator: every alert once,
 //! claimed, answered in its thread — through bursts, 429 storms, racing instances and restarts.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 mod common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{ACME_EXECUTION, ACME_REDIS_ISSUE, against_in, alert_message, json_lines, of_type, run};
+use oncall_triage::domain::Ts;
 use oncall_triage::sim::Simulator;
-use oncall_triage::slack::Ts;
 use serde_json::json;
 
 /// Replies per thread, failing on any top-level post.

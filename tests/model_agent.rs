@@ -3,18 +3,21 @@
 //! fragments, several tool calls per turn run at once, an invented tool answered with an error
 //! and never executed, overload retries, untrusted fencing of injected text, the step limit.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use oncall_triage::conductor::ConductorAuth;
 use oncall_triage::conductor::ConductorClient;
 use oncall_triage::conductor::dispatch::Timing;
-use oncall_triage::config::{ConductorAuth, Secret};
+use oncall_triage::domain::Ts;
 use oncall_triage::reasoner::agent::{ModelAgent, Wire};
 use oncall_triage::reasoner::playbook::Investigation;
+use oncall_triage::secret::Secret;
 use oncall_triage::sim::{SimOptions, Simulator, scenario};
-use oncall_triage::slack::Ts;
 use oncall_triage::tools::Toolbox;
 use serde_json::{Value, json};
 

@@ -2,6 +2,8 @@
 //! restart with exactly one post; exit 0 after SIGTERM, 130 after SIGINT or a second signal),
 //! the post policies, and two processes on one state file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 mod common;
 
 use std::io::{BufRead, BufReader};

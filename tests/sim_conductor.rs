@@ -2,13 +2,15 @@
 //! validation (read-only workflows and the cluster's domain only), fixtures played on the clock —
 //! and the product's Conductor client against it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 mod common;
 
 use std::time::Duration;
 
+use oncall_triage::conductor::ConductorAuth;
 use oncall_triage::conductor::{ConductorClient, ConductorError};
-use oncall_triage::config::ConductorAuth;
-use oncall_triage::config::Secret;
+use oncall_triage::secret::Secret;
 use oncall_triage::sim::Simulator;
 use serde_json::{Value, json};
 

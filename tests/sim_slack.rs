@@ -1,12 +1,15 @@
 //! The simulated Slack Web API over real HTTP: auth, paging, threads, reactions, rate limits,
 //! each as Slack documents it — and the product's Slack client against it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 mod common;
 
 use std::time::{Duration, Instant};
 
-use oncall_triage::config::Secret;
-use oncall_triage::slack::{SlackClient, SlackError, Ts};
+use oncall_triage::domain::Ts;
+use oncall_triage::secret::Secret;
+use oncall_triage::slack::{Reaction, SlackClient, SlackError};
 use serde_json::{Value, json};
 
 async fn call(
@@ -160,10 +163,10 @@ async fn reactions_claim_once() {
     let sim = common::simulator().await;
     let client = client_for(&sim);
     let ts = Ts::parse(sim.slack().messages()[1]["ts"].as_str().unwrap()).unwrap();
-    client.react(sim.channel(), ts, "eyes").await.unwrap();
-    let again = client.react(sim.channel(), ts, "eyes").await.unwrap_err();
-    assert_eq!(again.api_error(), Some("already_reacted"));
-    client.react(sim.channel(), ts, "white_check_mark").await.unwrap();
+    assert_eq!(client.react(sim.channel(), ts, "eyes").await.unwrap(), Reaction::Added);
+    // Slack's `already_reacted` is no error: the reaction is there.
+    assert_eq!(client.react(sim.channel(), ts, "eyes").await.unwrap(), Reaction::AlreadyThere);
+    assert_eq!(client.react(sim.channel(), ts, "white_check_mark").await.unwrap(), Reaction::Added);
     let missing = client.react(sim.channel(), Ts::from_micros(5), "eyes").await.unwrap_err();
     assert_eq!(missing.api_error(), Some("message_not_found"));
     let msg = sim.slack().messages().into_iter().find(|m| m["ts"] == ts.to_string()).unwrap();

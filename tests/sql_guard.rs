@@ -5,6 +5,8 @@
 //! no other backend cancelled or killed, no timeout. An ordinary error (1/0) is fine. A generator
 //! adds random queries; the harness is shown to catch each kind of trace.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

@@ -2,10 +2,12 @@
 //! a child process (this test binary, re-run) writes in a tight loop and is killed at random
 //! moments; after each kill the file must parse and be one consistent snapshot.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use oncall_triage::slack::Ts;
+use oncall_triage::domain::Ts;
 use oncall_triage::slack::alert::parse_text;
 use oncall_triage::store::{AlertRecord, AlertStatus, StateStore};
 

@@ -1,17 +1,20 @@
 //! The read-only tools against the simulated Conductor over HTTP: each tool dispatches what
 //! domain.md says and reads its answer; failures become findings; events tell the story.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
 mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use oncall_triage::conductor::ConductorAuth;
 use oncall_triage::conductor::ConductorClient;
 use oncall_triage::conductor::dispatch::Timing;
-use oncall_triage::config::{ConductorAuth, Secret};
+use oncall_triage::domain::Ts;
 use oncall_triage::protocol::Event;
+use oncall_triage::secret::Secret;
 use oncall_triage::sim::{SimOptions, Simulator, scenario};
-use oncall_triage::slack::Ts;
 use oncall_triage::tools::Toolbox;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use thiserror::Error;
 use tokio::sync::Mutex;
 
-use crate::config::ConductorAuth;
 use crate::http;
+use crate::secret::Secret;
 
 /// Orkes tokens live about an hour; renew well before.
 const TOKEN_TTL: Duration = Duration::from_secs(45 * 60);
@@ -27,6 +27,13 @@ pub enum ConductorError {
     Unreachable { reason: String },
     #[error("Conductor: unexpected response: {reason}")]
     BadResponse { reason: String },
+}
+
+/// An Orkes application key: its id and secret.
+#[derive(Clone, Debug)]
+pub struct ConductorAuth {
+    pub key_id: String,
+    pub key_secret: Secret,
 }
 
 pub struct ConductorClient {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 
 use super::{ClusterContext, ConductorClient, ConductorError};
-use crate::tools::Command;
+use crate::domain::Command;
 
 /// Orchestration tasks that run in the control plane, not in the customer's cluster.
 const NO_DOMAIN_TASKS: &[&str] = &[

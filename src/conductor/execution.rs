@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::slack::alert::{AlertKind, Issue, Severity};
+use crate::domain::{AlertKind, Issue, Severity};
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[error("execution {id}: {missing} is missing from its input, so its cluster cannot be addressed")]

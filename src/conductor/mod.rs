@@ -5,5 +5,5 @@ pub mod client;
 pub mod dispatch;
 pub mod execution;
 
-pub use client::{ConductorClient, ConductorError};
+pub use client::{ConductorAuth, ConductorClient, ConductorError};
 pub use execution::{ClusterContext, Execution};

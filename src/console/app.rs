@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 use ratatui_textarea::TextArea;
 
+use crate::domain::Severity;
+use crate::domain::Ts;
 use crate::protocol::{Event, Op, Service, SkipReason};
-use crate::slack::Ts;
-use crate::slack::alert::Severity;
 
 /// Where an alert is in its life, as the operator sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,11 +162,15 @@ pub struct App {
     /// The call under the stream cursor (index into the stream).
     pub cursor: Option<usize>,
     pub reasoner: String,
+    /// Whether a model reasons (its health is shown).
+    pub uses_model: bool,
     pub slack: Health,
     pub conductor: Health,
     pub model: Health,
     /// The latest error, shown in the status bar until something works again.
     pub error: Option<String>,
+    /// The service whose failure `error` reports, if a service's.
+    error_from: Option<Service>,
     /// Milliseconds since the console started (spinners, elapsed times, countdown).
     pub now_ms: u64,
     /// Wall-clock time (alert ages).
@@ -181,7 +185,8 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(reasoner: &str) -> App {
+    /// `reasoner` names who reasons, for the header; `uses_model` says whether a model does.
+    pub fn new(reasoner: &str, uses_model: bool) -> App {
         App {
             alerts: BTreeMap::new(),
             selected: None,
@@ -193,8 +198,10 @@ impl App {
             reasoner: reasoner.to_string(),
             slack: Health::Unknown,
             conductor: Health::Unknown,
-            model: if reasoner == "playbook" { Health::Ok } else { Health::Unknown },
+            model: if uses_model { Health::Unknown } else { Health::Ok },
+            uses_model,
             error: None,
+            error_from: None,
             now_ms: 0,
             wall: Ts::from_micros(0),
             next_poll_at_ms: None,
@@ -384,23 +391,25 @@ impl App {
                     a.note(format!("not posted: {}", reason_words(reason)));
                 }
             }
-            Event::TriageFailed { alert_ts, error } => {
+            Event::TriageFailed { alert_ts, error, cause } => {
                 if let Some(a) = self.alerts.get_mut(&alert_ts) {
                     // A failed post leaves the draft waiting; a failed triage fails the alert.
                     a.state = if a.state == RowState::Posting { RowState::AwaitingApproval } else { RowState::Failed };
                     a.note(format!("✗ {error}"));
                     a.error = Some(error.clone());
                 }
-                if error.contains("model API") {
+                if cause == Some(Service::Model) {
                     self.model = Health::Failing;
                 }
                 self.error = Some(error);
+                self.error_from = None;
             }
             Event::PollFinished { next_poll_in_ms, .. } => {
                 self.slack = Health::Ok;
                 self.next_poll_at_ms = next_poll_in_ms.map(|ms| now + ms);
-                if self.error.as_deref().is_some_and(|e| e.starts_with("poll failed")) {
+                if self.error_from == Some(Service::Slack) {
                     self.error = None;
+                    self.error_from = None;
                 }
             }
             Event::AlertDetail { .. }
@@ -415,6 +424,7 @@ impl App {
                     Service::State => {}
                 }
                 self.error = Some(error);
+                self.error_from = Some(service);
             }
         }
         true

@@ -16,8 +16,8 @@ use ratatui::crossterm::execute;
 use tokio::sync::mpsc;
 
 use crate::core::CoreHandle;
+use crate::domain::Ts;
 use crate::protocol::Op;
-use crate::slack::Ts;
 use app::{App, Effect};
 use view::Theme;
 
@@ -42,7 +42,7 @@ impl Drop for Terminal {
 
 /// Runs the console until the operator quits or the core stops. Returns with the terminal
 /// restored; the core has been asked to stop when the operator quit.
-pub async fn run(handle: &mut CoreHandle, reasoner: &str) -> io::Result<Ended> {
+pub async fn run(handle: &mut CoreHandle, reasoner: &str, uses_model: bool) -> io::Result<Ended> {
     let mut terminal = ratatui::try_init()?;
     let _restore = Terminal;
     execute!(io::stdout(), EnableMouseCapture)?;
@@ -65,7 +65,7 @@ pub async fn run(handle: &mut CoreHandle, reasoner: &str) -> io::Result<Ended> {
 
     let theme = Theme::from_env();
     let started = Instant::now();
-    let mut app = App::new(reasoner);
+    let mut app = App::new(reasoner, uses_model);
     let mut dirty = true;
     loop {
         app.now_ms = started.elapsed().as_millis() as u64;

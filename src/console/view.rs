@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::app::{AlertView, App, Focus, Health, Item, Mode, RowState};
-use crate::slack::alert::Severity;
+use crate::domain::Severity;
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
@@ -365,7 +365,7 @@ fn draft(frame: &mut Frame, app: &App, a: &AlertView, area: Rect, theme: Theme) 
 fn status_bar(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
     let mut spans =
         vec![Span::raw(" Slack "), theme.health(app.slack), Span::raw(" Conductor "), theme.health(app.conductor)];
-    if app.reasoner != "playbook" {
+    if app.uses_model {
         spans.push(Span::raw(" Model "));
         spans.push(theme.health(app.model));
     }

@@ -11,8 +11,9 @@ use tokio::sync::watch;
 use super::lifecycle::{self, AfterClaim, Refire};
 use super::{Shared, triage};
 use crate::config::PostPolicy;
-use crate::protocol::{Event, SkipReason};
-use crate::slack::{Ts, reply};
+use crate::domain::Ts;
+use crate::protocol::{Event, Service, SkipReason};
+use crate::slack::{Reaction, reply};
 use crate::store::{AlertRecord, AlertStatus, StateError, state::now_secs};
 
 pub(super) struct Job {
@@ -41,7 +42,7 @@ impl Job {
     pub async fn run(self) {
         if let Err(e) = self.handle().await {
             tracing::error!(alert_ts = %self.ts, error = %e, "alert job stopped");
-            self.shared.emit(Event::TriageFailed { alert_ts: self.ts, error: e.to_string() });
+            self.shared.emit(Event::TriageFailed { alert_ts: self.ts, error: e.to_string(), cause: None });
         }
         // Whatever happened, re-fires waiting on this triage may go on now.
         if let Ok(mut running) = self.shared.running.lock()
@@ -126,8 +127,8 @@ impl Job {
         }
         let s = &self.shared.services;
         let won = match s.slack.react(&s.channel, self.ts, &self.shared.config.slack.claim_emoji).await {
-            Ok(()) => true,
-            Err(e) if e.api_error() == Some("already_reacted") => false,
+            Ok(Reaction::Added) => true,
+            Ok(Reaction::AlreadyThere) => false,
             Err(e) => {
                 // Without the reaction the claim is weaker, not gone: the thread is read again
                 // right before posting, so a second reply still cannot happen.
@@ -299,16 +300,15 @@ pub(super) async fn post(shared: &Shared, alert_ts: Ts, text: &str, failed: bool
             tracing::info!(%alert_ts, %message_ts, failed, "reply posted");
             shared.emit(Event::PostSent { alert_ts, channel: s.channel.clone(), thread_ts: alert_ts, message_ts });
             let emoji = if failed { &shared.config.slack.failed_emoji } else { &shared.config.slack.done_emoji };
-            if let Err(e) = s.slack.react(&s.channel, alert_ts, emoji).await
-                && e.api_error() != Some("already_reacted")
-            {
+            if let Err(e) = s.slack.react(&s.channel, alert_ts, emoji).await {
                 tracing::warn!(%alert_ts, error = %e, "could not mark the alert");
             }
             Some(message_ts)
         }
         Err(e) => {
             tracing::error!(%alert_ts, error = %e, "posting the reply failed");
-            shared.emit(Event::TriageFailed { alert_ts, error: format!("posting the reply failed: {e}") });
+            let error = format!("posting the reply failed: {e}");
+            shared.emit(Event::TriageFailed { alert_ts, error, cause: Some(Service::Slack) });
             None
         }
     }
@@ -316,7 +316,7 @@ pub(super) async fn post(shared: &Shared, alert_ts: Ts, text: &str, failed: bool
 
 /// Investigates (within the limit of investigations at once) and renders the reply, reporting
 /// `hypothesis.ready` or `triage.failed`.
-pub(super) async fn triage_outcome(shared: &Shared, ts: Ts, alert: &crate::slack::alert::Alert) -> Outcome {
+pub(super) async fn triage_outcome(shared: &Shared, ts: Ts, alert: &crate::domain::Alert) -> Outcome {
     let _permit = shared.investigations.acquire().await;
     let events = shared.events.clone();
     match triage::investigate(ts, alert, &shared.services.toolbox, &shared.services.reasoner, &events).await {
@@ -333,7 +333,11 @@ pub(super) async fn triage_outcome(shared: &Shared, ts: Ts, alert: &crate::slack
         }
         Err(e) => {
             tracing::warn!(alert_ts = %ts, error = %e, "triage failed");
-            shared.emit(Event::TriageFailed { alert_ts: ts, error: e.to_string() });
+            let cause = match &e {
+                triage::TriageError::Model(_) => Service::Model,
+                triage::TriageError::IncidentUnavailable(_) => Service::Conductor,
+            };
+            shared.emit(Event::TriageFailed { alert_ts: ts, error: e.to_string(), cause: Some(cause) });
             Outcome { text: reply::failed(&e.to_string()), root_cause: None, failed: true }
         }
     }

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use crate::domain::Ts;
 use crate::protocol::SkipReason;
-use crate::slack::Ts;
 use crate::store::{AlertStatus, Incident};
 
 /// What to do after trying to claim an alert with the claim reaction.
@@ -57,7 +57,7 @@ pub fn refire(
     if first.first_ts == ts {
         return Refire::NewIncident;
     }
-    let rank = |s: Option<crate::slack::alert::Severity>| s.map(|s| s as u8);
+    let rank = |s: Option<crate::domain::Severity>| s.map(|s| s as u8);
     if severity_rank > rank(first.severity) {
         return Refire::NewIncident;
     }
@@ -76,7 +76,7 @@ pub fn refire(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slack::alert::Severity;
+    use crate::domain::Severity;
 
     const LEASE: Duration = Duration::from_secs(900);
     const MIN: Duration = Duration::from_secs(60);

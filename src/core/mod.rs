@@ -19,9 +19,11 @@ use tokio::task::{JoinHandle, JoinSet};
 pub use triage::{TriageError, investigate};
 
 use crate::config::Config;
+use crate::domain::Alert;
+use crate::domain::Ts;
 use crate::protocol::{Event, Op, Service, SkipReason};
-use crate::slack::alert::{self, Alert};
-use crate::slack::{SlackClient, SlackError, Ts};
+use crate::slack::alert;
+use crate::slack::{SlackClient, SlackError};
 use crate::store::{AlertRecord, AlertStatus, Incident, StateError, StateStore, state::now_secs};
 use crate::tools::Toolbox;
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::Shared;
 use super::job::{self, triage_outcome};
-use crate::protocol::{Event, Op, SkipReason};
-use crate::slack::Ts;
+use crate::domain::Ts;
+use crate::protocol::{Decision, Event, Op, SkipReason};
 use crate::store::{AlertStatus, state::now_secs};
 
 pub(super) async fn decide(shared: Arc<Shared>, op: Op) {
@@ -68,7 +68,7 @@ async fn record(shared: &Shared, ts: Ts, status: AlertStatus, text: Option<Strin
 async fn approve(shared: &Shared, ts: Ts, text: &str) {
     let Ok(Some((status, draft))) = shared.read(move |c| c.alerts.get(&ts).map(|r| (r.status, r.text.clone()))).await
     else {
-        shared.emit(Event::TriageFailed { alert_ts: ts, error: "no such alert in the state file".into() });
+        shared.emit(Event::TriageFailed { alert_ts: ts, error: "no such alert in the state file".into(), cause: None });
         return;
     };
     // The operator's edit is checked like any reply: no secret leaves.
@@ -76,7 +76,7 @@ async fn approve(shared: &Shared, ts: Ts, text: &str) {
     let edited = draft.as_deref().is_some_and(|d| d != text);
     shared.emit(Event::Decision {
         alert_ts: ts,
-        decision: if edited { "edited" } else { "approved" }.into(),
+        decision: if edited { Decision::Edited } else { Decision::Approved },
         text: Some(text.clone()),
         reason: None,
     });
@@ -95,7 +95,7 @@ async fn approve(shared: &Shared, ts: Ts, text: &str) {
 
 async fn reject(shared: &Shared, ts: Ts, reason: Option<String>) {
     tracing::info!(alert_ts = %ts, reason = reason.as_deref().unwrap_or(""), "draft rejected by the operator");
-    shared.emit(Event::Decision { alert_ts: ts, decision: "rejected".into(), text: None, reason: reason.clone() });
+    shared.emit(Event::Decision { alert_ts: ts, decision: Decision::Rejected, text: None, reason: reason.clone() });
     record(shared, ts, AlertStatus::Rejected, None, None).await;
     shared.emit(Event::PostSkipped { alert_ts: ts, reason: SkipReason::Rejected });
 }

@@ -8,11 +8,12 @@ use serde_json::json;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
+use crate::domain::Alert;
+use crate::domain::Hypothesis;
+use crate::domain::Ts;
 use crate::protocol::Event;
+use crate::reasoner::Reasoner;
 use crate::reasoner::playbook::{self, Investigation};
-use crate::reasoner::{Hypothesis, Reasoner};
-use crate::slack::Ts;
-use crate::slack::alert::Alert;
 use crate::tools::{Tool, Toolbox};
 
 #[derive(Debug, Error)]

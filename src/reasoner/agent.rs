@@ -13,16 +13,16 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use thiserror::Error;
 
-use super::Hypothesis;
 use super::guide;
 use super::playbook::{self, Investigation};
 use super::sse::{SseEvent, SseParser};
 use super::{anthropic, openai};
-use crate::config::Secret;
+use crate::domain::Hypothesis;
+use crate::domain::{Alert, AlertKind};
 use crate::http;
 use crate::protocol::Event;
 use crate::redact::redact;
-use crate::slack::alert::{Alert, AlertKind};
+use crate::secret::Secret;
 use crate::tools::ToolOutput;
 
 const RETRIES: u32 = 3;

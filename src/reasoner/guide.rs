@@ -2,7 +2,7 @@
 //! and the one next step to suggest; and the alert's one-line *Issue*.
 
 use crate::conductor::Execution;
-use crate::slack::alert::{Alert, AlertKind};
+use crate::domain::{Alert, AlertKind};
 
 /// What to check and what to do next, per kind (domain.md §4).
 pub(super) fn guide(kind: AlertKind) -> (&'static str, &'static str) {

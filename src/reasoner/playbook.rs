@@ -13,11 +13,11 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::Hypothesis;
 use crate::conductor::Execution;
+use crate::domain::Hypothesis;
+use crate::domain::Ts;
+use crate::domain::{Alert, AlertKind};
 use crate::protocol::Event;
-use crate::slack::Ts;
-use crate::slack::alert::{Alert, AlertKind};
 use crate::tools::condense::{self, Group};
 use crate::tools::{Tool, ToolOutput, Toolbox};
 
@@ -116,9 +116,8 @@ impl Investigation {
 
 /// The pod an issue description names (`… - <pod>`, `Pod <pod> …`, `the Pod <pod> has …`).
 fn named_pod(alert: &Alert) -> Option<String> {
-    static POD: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
-        Regex::new(r"(?:\bPod\s+|\s-\s)([a-z0-9][a-z0-9.-]*-[a-z0-9]{5})\b").expect("static regex")
-    });
+    static POD: std::sync::LazyLock<Regex> =
+        std::sync::LazyLock::new(|| crate::patterns::regex(r"(?:\bPod\s+|\s-\s)([a-z0-9][a-z0-9.-]*-[a-z0-9]{5})\b"));
     alert.issues.iter().find_map(|i| POD.captures(&i.description).map(|c| c[1].to_string()))
 }
 
@@ -168,9 +167,7 @@ fn pick_pods(focus: Focus, alert: &Alert, pods: &[Value], max: usize) -> Vec<Str
 /// The strongest log entry across the pods' logs for this kind.
 fn dominant(kind: AlertKind, logs: &[(String, condense::LogDigest)]) -> Option<(String, Group)> {
     let preferred = match kind {
-        AlertKind::ConductorHighHeapUsage => {
-            Some(Regex::new(r"OutOfMemoryError|Java heap space").expect("static regex"))
-        }
+        AlertKind::ConductorHighHeapUsage => Some(crate::patterns::regex(r"OutOfMemoryError|Java heap space")),
         _ => None,
     };
     let weight = |g: &Group| -> usize {
@@ -227,7 +224,7 @@ fn with_code(line: &str) -> String {
 }
 
 /// The issues as the execution states them (fuller than the alert's text), else the alert's.
-fn issues<'a>(alert: &'a Alert, execution: Option<&'a Execution>) -> &'a [crate::slack::alert::Issue] {
+fn issues<'a>(alert: &'a Alert, execution: Option<&'a Execution>) -> &'a [crate::domain::Issue] {
     execution.filter(|e| !e.issues.is_empty()).map_or(&alert.issues, |e| &e.issues)
 }
 
@@ -273,8 +270,8 @@ pub async fn triage(alert: &Alert, inv: &Investigation, incident: &ToolOutput) -
     }
 
     // The command nobody picked up says more than anything it would have returned.
-    if let Some(stuck) = failed.iter().find(|f| f.contains("in-cluster agent not polling")) {
-        let detail = stuck.split_once("not polling: ").map_or(stuck.as_str(), |(_, r)| r);
+    if let Some(stuck) = std::iter::once(incident).chain(&first).chain(&second).find(|o| o.not_polled) {
+        let detail = stuck.summary.split_once("not polling: ").map_or(stuck.summary.as_str(), |(_, r)| r);
         causes.push(format!(
             "The in-cluster agent is not polling: {detail}. The cluster may be healthy, but nothing can be read from it until the agent runs."
         ));

@@ -22,10 +22,13 @@ pub use conductor::{ConductorSim, DispatchRecord};
 pub use scenario::{Scenario, ScenarioError};
 pub use slack::{Post, SlackSim};
 
-use crate::slack::Ts;
+use crate::domain::Ts;
 
 /// The one channel every scenario is served in.
 pub const CHANNEL: &str = "C0SIMALERTS";
+
+/// Against the simulator a never-polled command is known at once: no need for the real minute.
+pub const SIMULATED_STUCK_AFTER: Duration = Duration::from_secs(5);
 
 /// One request a simulated service received (tokens are never kept).
 #[derive(Clone, Debug, Serialize)]
@@ -182,7 +185,8 @@ impl Simulator {
 impl Simulator {
     /// Points a configuration at this simulator (what `--demo` does instead of real services).
     pub fn configure(&self, config: &mut crate::config::Config) {
-        use crate::config::{ConductorAuth, Secret};
+        use crate::conductor::ConductorAuth;
+        use crate::secret::Secret;
         config.slack.token = Some(Secret::new(self.options.slack_token.clone()));
         config.slack.channel = Some(CHANNEL.to_string());
         config.slack.api_url = self.slack_url.clone();

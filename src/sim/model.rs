@@ -48,7 +48,8 @@ impl ModelSim {
     /// The playbook engine's reply for the execution, investigated against the simulated
     /// Conductor (what the default script answers: scenarios.md).
     async fn playbook_reply(&self, execution_id: &str) -> String {
-        use crate::config::{ConductorAuth, Secret};
+        use crate::conductor::ConductorAuth;
+        use crate::secret::Secret;
         let fallback = "*Issue*: scripted model\n*Findings*:\n• The scripted model could not run the playbook.\n*Likely root cause*: Inconclusive — needs human: no script\n*Suggested next step*: Read the findings.";
         let (Some((url, auth)), Ok(alert)) =
             (self.conductor.get(), crate::slack::alert::parse_text(&format!("/execution/{execution_id}")))
@@ -59,12 +60,12 @@ impl ModelSim {
         let client = std::sync::Arc::new(crate::conductor::ConductorClient::new(url, auth));
         let timing = crate::conductor::dispatch::Timing::new(
             std::time::Duration::from_secs(60),
-            crate::eval::SIMULATED_STUCK_AFTER,
+            crate::sim::SIMULATED_STUCK_AFTER,
         );
         let toolbox = std::sync::Arc::new(crate::tools::Toolbox::new(client, timing, 8));
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let reasoner = crate::reasoner::Reasoner::Playbook;
-        match crate::core::investigate(crate::slack::Ts::now(), &alert, &toolbox, &reasoner, &tx).await {
+        match crate::core::investigate(crate::domain::Ts::now(), &alert, &toolbox, &reasoner, &tx).await {
             // As a model would write it: the agent escapes it for Slack itself.
             Ok(h) => crate::slack::reply::render(&h).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"),
             Err(_) => fallback.into(),

@@ -17,7 +17,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Map, Value, json};
 
 use super::RequestRecord;
-use crate::slack::Ts;
+use crate::domain::Ts;
 
 /// The identity behind the simulator's bot token.
 pub const BOT_USER_ID: &str = "U0TRIAGEBOT";
@@ -565,7 +565,7 @@ pub(super) async fn route(
             let mut logged = p;
             logged.remove("token");
             slack.lock().requests.push(RequestRecord {
-                api: method.clone(),
+                api: method,
                 status: status.as_u16(),
                 params: Value::Object(logged),
                 error: body.get("error").and_then(Value::as_str).map(str::to_string),

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use thiserror::Error;
 
-use super::Ts;
-use crate::config::Secret;
+use crate::domain::Ts;
 use crate::http;
+use crate::secret::Secret;
 
 const RATE_LIMIT_RETRIES: u32 = 5;
 const TRANSIENT_RETRIES: u32 = 3;
@@ -100,7 +100,7 @@ impl SlackClient {
     async fn call(&self, method: &str, params: Value, read: bool) -> Result<Value, SlackError> {
         let result = self.call_with_retries(method, params, read).await;
         if let Err(e) = &result
-            && e.api_error() != Some("already_reacted")
+            && e.api_error() != Some(ALREADY_REACTED)
         {
             crate::metrics::SLACK_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -257,12 +257,27 @@ impl SlackClient {
         })
     }
 
-    /// `reactions.add`; `already_reacted` comes back as an `Api` error for the caller to judge.
-    pub async fn react(&self, channel: &str, ts: Ts, name: &str) -> Result<(), SlackError> {
+    /// `reactions.add`: added, or already there (Slack's `already_reacted`), which is no error.
+    pub async fn react(&self, channel: &str, ts: Ts, name: &str) -> Result<Reaction, SlackError> {
         let params = json!({"channel": channel, "timestamp": ts.to_string(), "name": name});
-        self.call("reactions.add", params, false).await.map(|_| ())
+        match self.call("reactions.add", params, false).await {
+            Ok(_) => Ok(Reaction::Added),
+            Err(e) if e.api_error() == Some(ALREADY_REACTED) => Ok(Reaction::AlreadyThere),
+            Err(e) => Err(e),
+        }
     }
 }
+
+/// What `reactions.add` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reaction {
+    Added,
+    /// The reaction was there already (Slack's `already_reacted`): someone, maybe this product
+    /// in an earlier try whose answer was lost, added it.
+    AlreadyThere,
+}
+
+const ALREADY_REACTED: &str = "already_reacted";
 
 /// A transport failure in words (the token travels in a header, never in the URL).
 fn transport_reason(e: &reqwest::Error) -> String {

@@ -1,9 +1,7 @@
-//! The Slack side: the Web API client, the alert parser, the reply format, and `ts` values.
+//! The Slack side: the Web API client, the alert parser and the reply format.
 
 pub mod alert;
 pub mod client;
 pub mod reply;
-mod ts;
 
-pub use client::{SlackClient, SlackError};
-pub use ts::Ts;
+pub use client::{Reaction, SlackClient, SlackError};

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::Ts;
-use crate::reasoner::Hypothesis;
+use crate::domain::Hypothesis;
+use crate::domain::Ts;
 
 /// Slack's limit on one section block's text.
 const SECTION_LIMIT: usize = 3000;

@@ -15,8 +15,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::slack::Ts;
-use crate::slack::alert::{Alert, Severity};
+use crate::domain::Ts;
+use crate::domain::{Alert, Severity};
 
 /// Alerts kept per channel; the oldest are dropped first.
 pub const MAX_ALERTS: usize = 5_000;
@@ -48,20 +48,6 @@ pub enum AlertStatus {
     Skipped,
     /// Stopped mid-triage by a shutdown: the next start resumes it.
     Interrupted,
-}
-
-impl AlertStatus {
-    /// Whether nothing more will happen to the alert.
-    pub fn is_final(self) -> bool {
-        match self {
-            AlertStatus::Posted | AlertStatus::Rejected | AlertStatus::Failed | AlertStatus::Skipped => true,
-            AlertStatus::Pending
-            | AlertStatus::Claimed
-            | AlertStatus::ClaimedElsewhere
-            | AlertStatus::Queued
-            | AlertStatus::Interrupted => false,
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -264,10 +250,13 @@ impl StateStore {
             None => true,
         };
         if stale {
-            let state = self.load()?;
-            *cache = Some((stamp(&self.path), state));
+            *cache = None;
         }
-        Ok(&mut cache.as_mut().expect("filled above").1)
+        let (_, state) = match cache {
+            Some(cached) => cached,
+            None => cache.insert((stamp(&self.path), self.load()?)),
+        };
+        Ok(state)
     }
 
     fn lock(&self) -> Result<File, StateError> {

@@ -12,8 +12,8 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
+use crate::domain::Ts;
 use crate::protocol::Event;
-use crate::slack::Ts;
 
 /// Transcripts kept (the oldest go first).
 pub const KEEP: usize = 5_000;

@@ -19,15 +19,13 @@ const MAX_CONDENSED: usize = 12_000;
 const EXAMPLE_LINES: usize = 12;
 
 static TIMESTAMP: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*(?:ts=)?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
-        .expect("static regex")
+    crate::patterns::regex(r"^\s*(?:ts=)?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
 });
 static LEVEL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(ERROR|FATAL|SEVERE|WARN|WARNING|INFO|DEBUG|TRACE)\b|level=(error|warn|info|debug)")
-        .expect("static regex")
+    crate::patterns::regex(r"\b(ERROR|FATAL|SEVERE|WARN|WARNING|INFO|DEBUG|TRACE)\b|level=(error|warn|info|debug)")
 });
 static EXCEPTION: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error))\b").expect("static regex"));
+    LazyLock::new(|| crate::patterns::regex(r"\b((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error))\b"));
 static MASKS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
         (r"^\s*(?:ts=)?\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?", "<time>"),
@@ -39,7 +37,7 @@ static MASKS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (r"\d+(?:\.\d+)?", "#"),
     ]
     .into_iter()
-    .map(|(re, to)| (Regex::new(re).expect("static regex"), to))
+    .map(|(re, to)| (crate::patterns::regex(re), to))
     .collect()
 });
 
@@ -79,8 +77,9 @@ impl Group {
     /// (a stack trace's frames and banners left out), else its first line.
     pub fn key_lines(&self) -> Vec<String> {
         static TELLING: LazyLock<Regex> = LazyLock::new(|| {
-            Regex::new(r"(?i)exception|error|failed|failure|caused by|fatal|refused|timed? ?out|cannot|unable|not found|invalid|exceeds")
-                .expect("static regex")
+            crate::patterns::regex(
+                r"(?i)exception|error|failed|failure|caused by|fatal|refused|timed? ?out|cannot|unable|not found|invalid|exceeds",
+            )
         });
         let mut lines = self.example.lines().map(str::trim_end).filter(|l| !l.trim().is_empty());
         let head = lines.next().unwrap_or("").to_string();
@@ -94,7 +93,7 @@ impl Group {
             .map(str::to_string)
             .collect();
         // Judge the message, not the logger's name (`…FailureAnalysisReporter :` says nothing).
-        static MESSAGE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\s:\s?(.*)$").expect("static regex"));
+        static MESSAGE: LazyLock<Regex> = LazyLock::new(|| crate::patterns::regex(r"\s:\s?(.*)$"));
         let message = MESSAGE.captures(&head).map_or(head.clone(), |c| c[1].to_string());
         let head_tells = !message.trim().is_empty() && TELLING.is_match(&message);
         let mut out = Vec::new();

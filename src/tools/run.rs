@@ -14,8 +14,8 @@ use super::{Command, Tool, ToolCall, condense, parse_call, sql_guard};
 use crate::conductor::dispatch::{self, Ended, Timing};
 use crate::conductor::execution::ContextError;
 use crate::conductor::{ConductorClient, ConductorError, Execution};
+use crate::domain::Ts;
 use crate::protocol::Event;
-use crate::slack::Ts;
 
 /// Executions kept in memory (see `Toolbox::incident`).
 const EXECUTION_CACHE: usize = 64;
@@ -32,11 +32,22 @@ pub struct ToolOutput {
     /// The structured result (`output.result`), Null when there is none.
     pub data: Value,
     pub workflow_id: Option<String>,
+    /// The command was dispatched but nobody in the cluster picked it up (its task stayed
+    /// SCHEDULED): the in-cluster agent is not polling.
+    pub not_polled: bool,
 }
 
 impl ToolOutput {
     fn failed(tool: Option<Tool>, summary: String) -> ToolOutput {
-        ToolOutput { tool, ok: false, condensed: summary.clone(), summary, data: Value::Null, workflow_id: None }
+        ToolOutput {
+            tool,
+            ok: false,
+            condensed: summary.clone(),
+            summary,
+            data: Value::Null,
+            workflow_id: None,
+            not_polled: false,
+        }
     }
 }
 
@@ -169,6 +180,7 @@ impl Toolbox {
                 condensed: condense::for_tool(tool, &data),
                 data,
                 workflow_id: None,
+                not_polled: false,
             };
         };
         if let Some(plan) = &call.plan {
@@ -197,12 +209,21 @@ impl Toolbox {
                 let condensed = condense::for_tool(tool, &data);
                 let first = condensed.lines().next().unwrap_or("").chars().take(120).collect::<String>();
                 let summary = format!("{} in {:.1} s: {first}", tool.name(), secs(elapsed));
-                ToolOutput { tool: Some(tool), ok: true, summary, condensed, data, workflow_id: Some(workflow_id) }
+                ToolOutput {
+                    tool: Some(tool),
+                    ok: true,
+                    summary,
+                    condensed,
+                    data,
+                    workflow_id: Some(workflow_id),
+                    not_polled: false,
+                }
             }
             other => {
                 let problem = other.problem().unwrap_or_default();
                 let mut out = ToolOutput::failed(Some(tool), format!("{} unavailable: {problem}", tool.name()));
                 out.workflow_id = Some(workflow_id);
+                out.not_polled = matches!(other, Ended::AgentNotPolling { .. });
                 out
             }
         }

@@ -1,4 +1,6 @@
 //! Helpers shared by the integration tests: a simulator on loopback, fast enough for tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
 #![allow(dead_code)]
 
 use std::path::PathBuf;
