@@ -115,7 +115,9 @@ fn awaiting() -> App {
 
 fn draw(app: &mut App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|f| view::draw(f, app, Theme { color: false })).unwrap();
+    let mut page = app.page;
+    terminal.draw(|f| page = view::draw(f, app, Theme { color: false })).unwrap();
+    app.page = page;
     format!("{}", terminal.backend())
 }
 

@@ -71,7 +71,9 @@ pub async fn run(handle: &mut CoreHandle, reasoner: &str, uses_model: bool) -> i
         app.now_ms = started.elapsed().as_millis() as u64;
         app.wall = Ts::now();
         if dirty {
-            terminal.draw(|frame| view::draw(frame, &mut app, theme))?;
+            let mut page = app.page;
+            terminal.draw(|frame| page = view::draw(frame, &app, theme))?;
+            app.page = page;
             dirty = false;
         }
         if std::mem::take(&mut app.ring) {

@@ -68,12 +68,14 @@ impl Theme {
     }
 }
 
-pub fn draw(frame: &mut Frame, app: &mut App, theme: Theme) {
+/// Draws the whole screen from `app`, changing nothing in it; returns the investigation's page
+/// height (what PgUp/PgDn move by), for the caller to give the app.
+pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> usize {
     let [main, status] = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(frame.area());
     let left_width = (main.width * 2 / 5).clamp(30.min(main.width), 60);
     let [left, right] = Layout::horizontal([Constraint::Length(left_width), Constraint::Min(10)]).areas(main);
     alerts(frame, app, left, theme);
-    investigation(frame, app, right, theme);
+    let page = investigation(frame, app, right, theme);
     status_bar(frame, app, status, theme);
     match &app.mode {
         Mode::Help => help(frame, theme),
@@ -89,6 +91,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: Theme) {
         }
         _ => {}
     }
+    page
 }
 
 fn age(app: &App, a: &AlertView) -> String {
@@ -168,7 +171,7 @@ fn short(s: Severity) -> &'static str {
     }
 }
 
-fn investigation(frame: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
+fn investigation(frame: &mut Frame, app: &App, area: Rect, theme: Theme) -> usize {
     let Some(a) = app.current() else {
         let block = Block::bordered().title(" Investigation ").border_style(theme.dim());
         frame.render_widget(
@@ -177,7 +180,7 @@ fn investigation(frame: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
                 .block(block),
             area,
         );
-        return;
+        return usize::from(area.height.saturating_sub(2)).max(1);
     };
     let editing = matches!(app.mode, Mode::Edit(_));
     // The whole draft must be readable before it is approved: it gets the rows its wrapped
@@ -194,7 +197,7 @@ fn investigation(frame: &mut Frame, app: &mut App, area: Rect, theme: Theme) {
     if draft_height > 0 {
         draft(frame, app, a, draft_area, theme);
     }
-    app.page = usize::from(stream_area.height.saturating_sub(2)).max(1);
+    usize::from(stream_area.height.saturating_sub(2)).max(1)
 }
 
 /// Rows a text takes when wrapped at `width` columns (by characters; words wrap a little later).
