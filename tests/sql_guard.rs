@@ -131,6 +131,7 @@ const ALLOW: &[&str] = &[
     "SELECT * FROM generate_series(-5, 5, 2) g",
     "SELECT E'tab\\there'",
     "SELECT $q$it's$q$ AS dollar",
+    "SELECT count(*) FROM workflow_index WHERE correlation_id LIKE 'a!_%' ESCAPE '!'",
 ];
 
 const DENY: &[&str] = &[

@@ -291,6 +291,7 @@ impl Visitor for Guard<'_> {
             Expr::Overlay { .. } => Some("overlay"),
             Expr::SimilarTo { .. } => Some("similar_to_escape"),
             Expr::Ceil { .. } => Some("ceil"),
+            Expr::Like { escape_char: Some(_), .. } | Expr::ILike { escape_char: Some(_), .. } => Some("like_escape"),
             Expr::Floor { .. } => Some("floor"),
             _ => None,
         };

@@ -239,8 +239,18 @@ pub const EXPLAIN_OPTIONS: &[&str] = &["verbose", "costs", "settings", "format",
 /// Functions that PostgreSQL's grammar calls for special syntax (`TRIM(x)` is
 /// `pg_catalog.btrim(x)`, `x AT TIME ZONE z` is `pg_catalog.timezone(z, x)`, …): allowed in
 /// PostgreSQL's reading only when the syntax made them (`COERCE_SQL_SYNTAX`).
-pub const SQL_SYNTAX_FUNCTIONS: &[&str] =
-    &["btrim", "ltrim", "rtrim", "extract", "substring", "position", "overlay", "timezone", "similar_to_escape"];
+pub const SQL_SYNTAX_FUNCTIONS: &[&str] = &[
+    "btrim",
+    "ltrim",
+    "rtrim",
+    "extract",
+    "substring",
+    "position",
+    "overlay",
+    "timezone",
+    "similar_to_escape",
+    "like_escape",
+];
 
 /// Names sqlparser reads as function calls that PostgreSQL's grammar turns into expressions of
 /// their own (CoalesceExpr, MinMaxExpr, SubLink, GroupingFunc, SQLValueFunction, …): they take

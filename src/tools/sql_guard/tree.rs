@@ -335,7 +335,8 @@ impl Walk<'_> {
             [f] | ["pg_catalog", f] => *f,
             _ => return Err(format!("function {} is not in the allow-list of read-only functions", parts.join("."))),
         };
-        let syntax = body["funcformat"].as_str() == Some("COERCE_SQL_SYNTAX");
+        // `x LIKE p ESCAPE e` is PostgreSQL's like_escape(p, e), spelled as an ordinary call.
+        let syntax = body["funcformat"].as_str() == Some("COERCE_SQL_SYNTAX") || f == "like_escape";
         if !(FUNCTIONS.contains(&f) || syntax && SQL_SYNTAX_FUNCTIONS.contains(&f)) {
             return Err(format!("function {f} is not in the allow-list of read-only functions"));
         }
