@@ -48,7 +48,14 @@ fn fixture(call: &Call) -> Option<Value> {
         .iter()
         .map(|(k, v)| {
             let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-            (k.clone(), json!(format!("^{}$", regex::escape(&text))))
+            // A SQL query's plan is asked for first, with the same query behind EXPLAIN: the
+            // simulator answers that from the same fixture.
+            let plan = if k == "query" && workflow == "sql_conductor" {
+                regex::escape(&sql_guard::plan::explain(""))
+            } else {
+                String::new()
+            };
+            (k.clone(), json!(format!("^(?:{plan})?{}$", regex::escape(&text))))
         })
         .collect();
     let status = call.finished.and_then(|f| f["status"].as_str()).unwrap_or("FAILED");

@@ -71,6 +71,46 @@ async fn a_model_triage_replays_from_its_recorded_turns() {
 }
 
 #[tokio::test]
+async fn a_model_triage_with_a_sql_query_asks_for_its_plan_first_and_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenarios");
+    let mut scenario: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(shipped.join("03-conductor-heap-unbounded-search-export.json")).unwrap(),
+    )
+    .unwrap();
+    scenario["llm"] = serde_json::json!([
+        {"tool_calls": [{"name": "run_sql_select",
+                         "input": {"query": "SELECT workflow_type, count(*) FROM workflow_index GROUP BY 1"}}]},
+        {"text": "*Issue*: heap\n*Findings*:\n• shipment_sync has 611 running workflows\n*Likely root cause*: a backlog of shipment_sync\n*Suggested next step*: look at shipment_sync"}
+    ]);
+    std::fs::write(dir.path().join("s.json"), scenario.to_string()).unwrap();
+    let scenarios = oncall_triage::sim::scenario::load_dir(dir.path()).unwrap();
+    let sim = oncall_triage::sim::Simulator::start(scenarios, common::fast_options()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let out = common::run(
+        common::against_in(&sim, home.path()),
+        &["--no-tui", "--once", "--json", "--reasoner", "openai", "--model", "sim-model"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let queries: Vec<String> = sim
+        .conductor()
+        .dispatches()
+        .into_iter()
+        .filter(|d| d.workflow == "sql_conductor")
+        .map(|d| d.request["input"]["query"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(queries.len(), 2, "the plan, then the query: {queries:?}");
+    assert!(queries[0].starts_with("EXPLAIN (FORMAT JSON) ") && !queries[1].starts_with("EXPLAIN"));
+    let posted = sim.slack().posts()[0].text.clone();
+    assert!(posted.contains("611 running"), "{posted}");
+    let file = transcripts(home.path()).remove(0);
+    let out = common::run(common::binary(), &["replay", file.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), posted);
+}
+
+#[tokio::test]
 async fn export_writes_a_markdown_incident_report() {
     let sim = common::fixture_simulator(SimOptions { latency_scale: 0.05, ..SimOptions::default() }).await;
     let home = tempfile::tempdir().unwrap();
