@@ -46,11 +46,15 @@ async fn every_triage_replays_to_its_recorded_reply_byte_for_byte() {
     }
 }
 
-#[tokio::test]
-async fn a_model_triage_replays_from_its_recorded_turns() {
+fn shipped(name: &str) -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenarios").join(name)
+}
+
+/// One scenario (its JSON text) triaged through the binary with the scripted model; the simulator
+/// and the home holding the transcripts.
+async fn model_triage(scenario: &str) -> (oncall_triage::sim::Simulator, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenarios");
-    std::fs::copy(shipped.join("06-prometheus-oomkilled-wal-replay.json"), dir.path().join("s.json")).unwrap();
+    std::fs::write(dir.path().join("s.json"), scenario).unwrap();
     let scenarios = oncall_triage::sim::scenario::load_dir(dir.path()).unwrap();
     let sim = oncall_triage::sim::Simulator::start(scenarios, common::fast_options()).await.unwrap();
     let home = tempfile::tempdir().unwrap();
@@ -60,6 +64,13 @@ async fn a_model_triage_replays_from_its_recorded_turns() {
     )
     .await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (sim, home)
+}
+
+#[tokio::test]
+async fn a_model_triage_replays_from_its_recorded_turns() {
+    let scenario = std::fs::read_to_string(shipped("06-prometheus-oomkilled-wal-replay.json")).unwrap();
+    let (sim, home) = model_triage(&scenario).await;
     // The scenario has no model script: the scripted model answers with the playbook's reply.
     assert!(sim.slack().posts()[0].text.contains("OOMKilled"), "{}", sim.slack().posts()[0].text);
     let file = transcripts(home.path()).remove(0);
@@ -72,10 +83,8 @@ async fn a_model_triage_replays_from_its_recorded_turns() {
 
 #[tokio::test]
 async fn a_model_triage_with_a_sql_query_asks_for_its_plan_first_and_replays() {
-    let dir = tempfile::tempdir().unwrap();
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenarios");
     let mut scenario: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(shipped.join("03-conductor-heap-unbounded-search-export.json")).unwrap(),
+        &std::fs::read_to_string(shipped("03-conductor-heap-unbounded-search-export.json")).unwrap(),
     )
     .unwrap();
     scenario["llm"] = serde_json::json!([
@@ -83,23 +92,8 @@ async fn a_model_triage_with_a_sql_query_asks_for_its_plan_first_and_replays() {
                          "input": {"query": "SELECT workflow_type, count(*) FROM workflow_index GROUP BY 1"}}]},
         {"text": "*Issue*: heap\n*Findings*:\n• shipment_sync has 611 running workflows\n*Likely root cause*: a backlog of shipment_sync\n*Suggested next step*: look at shipment_sync"}
     ]);
-    std::fs::write(dir.path().join("s.json"), scenario.to_string()).unwrap();
-    let scenarios = oncall_triage::sim::scenario::load_dir(dir.path()).unwrap();
-    let sim = oncall_triage::sim::Simulator::start(scenarios, common::fast_options()).await.unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let out = common::run(
-        common::against_in(&sim, home.path()),
-        &["--no-tui", "--once", "--json", "--reasoner", "openai", "--model", "sim-model"],
-    )
-    .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let queries: Vec<String> = sim
-        .conductor()
-        .dispatches()
-        .into_iter()
-        .filter(|d| d.workflow == "sql_conductor")
-        .map(|d| d.request["input"]["query"].as_str().unwrap_or_default().to_string())
-        .collect();
+    let (sim, home) = model_triage(&scenario.to_string()).await;
+    let queries = common::sql_queries(&sim);
     assert_eq!(queries.len(), 2, "the plan, then the query: {queries:?}");
     assert!(queries[0].starts_with("EXPLAIN (FORMAT JSON) ") && !queries[1].starts_with("EXPLAIN"));
     let posted = sim.slack().posts()[0].text.clone();

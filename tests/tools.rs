@@ -260,13 +260,7 @@ async fn a_query_whose_plan_is_over_the_budget_is_refused_before_it_runs() {
         out.summary
     );
     // Only the plan was asked for.
-    let sql: Vec<String> = sim
-        .conductor()
-        .dispatches()
-        .into_iter()
-        .filter(|d| d.workflow == "sql_conductor")
-        .map(|d| d.request["input"]["query"].as_str().unwrap_or_default().to_string())
-        .collect();
+    let sql = common::sql_queries(&sim);
     assert_eq!(sql.len(), 1);
     assert!(sql[0].starts_with("EXPLAIN (FORMAT JSON) "), "{sql:?}");
 }

@@ -92,3 +92,13 @@ pub fn alert_message(severity: &str, org: &str, cluster: &str, issue: &str, exec
 /// The embedded scenario alerts' execution ids, for alerts that must find their execution.
 pub const ACME_EXECUTION: &str = "3bb065a6-e49f-11f0-a1f2-4e7cd2c93ad7";
 pub const ACME_REDIS_ISSUE: &str = "The Redis instance is at 57%, above the MAJOR threshold of 50%";
+
+/// The queries sent to `sql_conductor`, in order (a query's plan is asked for first).
+pub fn sql_queries(sim: &Simulator) -> Vec<String> {
+    sim.conductor()
+        .dispatches()
+        .into_iter()
+        .filter(|d| d.workflow == "sql_conductor")
+        .map(|d| d.request["input"]["query"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
