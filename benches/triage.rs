@@ -69,7 +69,7 @@ async fn main() {
                     spans.insert(workflow_id, (now, None));
                 }
                 Event::DispatchFinished { workflow_id, status, .. } => {
-                    stuck |= status == "SCHEDULED";
+                    stuck |= status == oncall_triage::domain::CommandStatus::Scheduled;
                     if let Some(s) = spans.get_mut(&workflow_id) {
                         s.1 = Some(now);
                     }

@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::domain::Ts;
+use crate::domain::{CommandStatus, Ts};
 use crate::protocol::{Event, SkipReason};
 
 /// Slack API calls that failed for good (after retries).
@@ -40,7 +40,7 @@ struct Inner {
     duration_sum: f64,
     duration_count: u64,
     /// (workflow, status) → count
-    dispatches: BTreeMap<(String, String), u64>,
+    dispatches: BTreeMap<(String, CommandStatus), u64>,
     /// post outcome (sent, queued, skipped, rejected) → count
     posts: BTreeMap<&'static str, u64>,
     started: HashMap<Ts, Instant>,
@@ -82,7 +82,7 @@ impl Metrics {
             }
             Event::DispatchFinished { alert_ts, call_id, status, .. } => {
                 let workflow = m.workflows.remove(&(*alert_ts, call_id.clone())).unwrap_or_default();
-                *m.dispatches.entry((workflow, status.clone())).or_default() += 1;
+                *m.dispatches.entry((workflow, *status)).or_default() += 1;
             }
             Event::PostSent { .. } => *m.posts.entry("sent").or_default() += 1,
             Event::PostQueued { .. } => *m.posts.entry("queued").or_default() += 1,
@@ -130,12 +130,8 @@ impl Metrics {
             "# HELP oncall_dispatches_total Command workflows dispatched, by workflow and final status.\n# TYPE oncall_dispatches_total counter"
         );
         for ((workflow, status), n) in &m.dispatches {
-            let _ = writeln!(
-                out,
-                "oncall_dispatches_total{{workflow=\"{}\",status=\"{}\"}} {n}",
-                label(workflow),
-                label(status)
-            );
+            let _ =
+                writeln!(out, "oncall_dispatches_total{{workflow=\"{}\",status=\"{}\"}} {n}", label(workflow), status);
         }
         let _ = writeln!(out, "# HELP oncall_posts_total Replies by outcome.\n# TYPE oncall_posts_total counter");
         for what in ["sent", "queued", "skipped", "rejected"] {

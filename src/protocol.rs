@@ -7,8 +7,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::Ts;
-use crate::domain::{AlertKind, Severity};
+use crate::domain::{AlertKind, CommandStatus, Severity, Ts};
 
 /// Why an alert got no triage of its own (snake_case words on the wire).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +67,7 @@ pub enum Event {
     #[serde(rename = "dispatch.started")]
     DispatchStarted { alert_ts: Ts, call_id: String, workflow: String, workflow_id: String },
     #[serde(rename = "dispatch.finished")]
-    DispatchFinished { alert_ts: Ts, call_id: String, workflow_id: String, status: String, elapsed_ms: u64 },
+    DispatchFinished { alert_ts: Ts, call_id: String, workflow_id: String, status: CommandStatus, elapsed_ms: u64 },
     /// A tool's condensed (redacted) output, for the console's expanded view; not printed.
     /// A tool's condensed output, and its raw result (redacted, size-capped) for the flight
     /// recorder; not printed.

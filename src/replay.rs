@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::config::{Config, Sources};
-use crate::domain::Alert;
 use crate::domain::Ts;
+use crate::domain::{Alert, CommandStatus};
 use crate::reasoner::Reasoner;
 use crate::reasoner::agent::{ModelAgent, Wire};
 use crate::secret::Secret;
@@ -58,17 +58,23 @@ fn fixture(call: &Call) -> Option<Value> {
             (k.clone(), json!(format!("^(?:{plan})?{}$", regex::escape(&text))))
         })
         .collect();
-    let status = call.finished.and_then(|f| f["status"].as_str()).unwrap_or("FAILED");
+    let status: CommandStatus =
+        call.finished.and_then(|f| serde_json::from_value(f["status"].clone()).ok()).unwrap_or(CommandStatus::Failed);
     let mut fixture = json!({"workflow": workflow, "match": exact, "latency_ms": 0});
     match status {
-        "COMPLETED" => fixture["output"] = json!({"result": call.output.map_or(Value::Null, |o| o["raw"].clone())}),
-        "SCHEDULED" => fixture["status"] = json!("SCHEDULED_FOREVER"),
+        CommandStatus::Completed => {
+            fixture["output"] = json!({"result": call.output.map_or(Value::Null, |o| o["raw"].clone())})
+        }
+        CommandStatus::Scheduled => fixture["status"] = json!("SCHEDULED_FOREVER"),
         other => {
-            fixture["status"] =
-                json!(if ["FAILED", "TIMED_OUT", "TERMINATED"].contains(&other) { other } else { "FAILED" });
+            let ended = match other {
+                CommandStatus::TimedOut | CommandStatus::Terminated => other,
+                _ => CommandStatus::Failed,
+            };
+            fixture["status"] = json!(ended);
             let summary = call.done.and_then(|d| d["summary"].as_str()).unwrap_or("");
-            let ended = format!("the command ended {other}: ");
-            let reason = summary.split_once(ended.as_str()).map_or(summary, |(_, r)| r);
+            let said = format!("the command ended {other}: ");
+            let reason = summary.split_once(said.as_str()).map_or(summary, |(_, r)| r);
             fixture["reason"] = json!(reason);
         }
     }

@@ -59,7 +59,7 @@ fn streaming() -> App {
         alert_ts: a,
         call_id: "call-1".into(),
         workflow_id: "6b1f0c2e-aaaa-bbbb-cccc-000000000001".into(),
-        status: "COMPLETED".into(),
+        status: oncall_triage::domain::CommandStatus::Completed,
         elapsed_ms: 820,
     });
     app.apply(Event::ToolOutput {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use oncall_triage::conductor::ConductorAuth;
 use oncall_triage::conductor::ConductorClient;
 use oncall_triage::conductor::dispatch::Timing;
-use oncall_triage::domain::Ts;
+use oncall_triage::domain::{CommandStatus, Ts};
 use oncall_triage::protocol::Event;
 use oncall_triage::secret::Secret;
 use oncall_triage::sim::{SimOptions, Simulator, scenario};
@@ -104,7 +104,10 @@ async fn every_tool_dispatches_its_workflow_and_reads_the_answer() {
     assert_eq!(count(|e| matches!(e, Event::ToolStarted { .. })), 10);
     assert_eq!(count(|e| matches!(e, Event::ToolFinished { ok: true, .. })), 10);
     assert_eq!(count(|e| matches!(e, Event::DispatchStarted { .. })), 10);
-    assert_eq!(count(|e| matches!(e, Event::DispatchFinished { status, .. } if status == "COMPLETED")), 10);
+    assert_eq!(
+        count(|e| matches!(e, Event::DispatchFinished { status, .. } if *status == CommandStatus::Completed)),
+        10
+    );
     // The execution was read once, whatever the number of calls (the context is cached).
     let reads =
         sim.conductor().requests().iter().filter(|r| r.api == format!("GET /api/workflow/{HEAP_EXECUTION}")).count();
@@ -156,14 +159,14 @@ async fn failed_stuck_and_invented_calls_become_findings() {
     // Nothing invented or rejected reached Conductor.
     let names: Vec<String> = sim.conductor().dispatches().iter().map(|d| d.workflow.clone()).collect();
     assert_eq!(names, vec!["pull_logs", "get_ingress_info", "get_pod_events"]);
-    let statuses: Vec<String> = drain(&mut rx)
+    let statuses: Vec<CommandStatus> = drain(&mut rx)
         .into_iter()
         .filter_map(|e| match e {
             Event::DispatchFinished { status, .. } => Some(status),
             _ => None,
         })
         .collect();
-    assert_eq!(statuses, vec!["FAILED", "SCHEDULED", "TIMED_OUT"]);
+    assert_eq!(statuses, vec![CommandStatus::Failed, CommandStatus::Scheduled, CommandStatus::TimedOut]);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 
 use super::{ClusterContext, ConductorClient, ConductorError};
-use crate::domain::Command;
+use crate::domain::{Command, CommandStatus};
 
 /// Orchestration tasks that run in the control plane, not in the customer's cluster.
 const NO_DOMAIN_TASKS: &[&str] = &[
@@ -57,7 +57,7 @@ pub enum Ended {
     /// COMPLETED: the workflow's `output`.
     Completed(Value),
     /// FAILED, TIMED_OUT or TERMINATED, with Conductor's reason.
-    Failed { status: String, reason: String },
+    Failed { status: CommandStatus, reason: String },
     /// Still SCHEDULED after the stuck threshold: nobody in the cluster polls its task.
     AgentNotPolling { after: Duration },
     /// Not terminal by the deadline.
@@ -66,12 +66,12 @@ pub enum Ended {
 
 impl Ended {
     /// The status word events and summaries use.
-    pub fn status(&self) -> String {
+    pub fn status(&self) -> CommandStatus {
         match self {
-            Ended::Completed(_) => "COMPLETED".into(),
-            Ended::Failed { status, .. } => status.clone(),
-            Ended::AgentNotPolling { .. } => "SCHEDULED".into(),
-            Ended::DeadlineExceeded { .. } => "RUNNING".into(),
+            Ended::Completed(_) => CommandStatus::Completed,
+            Ended::Failed { status, .. } => *status,
+            Ended::AgentNotPolling { .. } => CommandStatus::Scheduled,
+            Ended::DeadlineExceeded { .. } => CommandStatus::Running,
         }
     }
 
@@ -140,7 +140,11 @@ pub async fn dispatch(
         let ended = match status {
             "COMPLETED" => Some(Ended::Completed(wf.get("output").cloned().unwrap_or(Value::Null))),
             "FAILED" | "TIMED_OUT" | "TERMINATED" => Some(Ended::Failed {
-                status: status.to_string(),
+                status: match status {
+                    "FAILED" => CommandStatus::Failed,
+                    "TIMED_OUT" => CommandStatus::TimedOut,
+                    _ => CommandStatus::Terminated,
+                },
                 reason: reason(&wf).unwrap_or_else(|| "no reason given".into()),
             }),
             _ if scheduled_only(&wf) && elapsed >= timing.stuck_after => {

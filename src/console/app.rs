@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 use ratatui_textarea::TextArea;
 
-use crate::domain::Severity;
-use crate::domain::Ts;
+use crate::domain::{CommandStatus, Severity, Ts};
 use crate::protocol::{Event, Op, Service, SkipReason};
 
 /// Where an alert is in its life, as the operator sees it.
@@ -50,7 +49,7 @@ pub struct Call {
     pub args: String,
     pub started_ms: u64,
     pub workflow_id: Option<String>,
-    pub dispatch_status: Option<String>,
+    pub dispatch_status: Option<CommandStatus>,
     pub elapsed_ms: Option<u64>,
     /// None while it runs.
     pub ok: Option<bool>,
@@ -313,7 +312,7 @@ impl App {
             Event::DispatchStarted { alert_ts, call_id, workflow_id, .. } => {
                 if let Some(c) = self.alerts.get_mut(&alert_ts).and_then(|a| a.call_mut(&call_id)) {
                     c.workflow_id = Some(workflow_id);
-                    c.dispatch_status = Some("RUNNING".into());
+                    c.dispatch_status = Some(CommandStatus::Running);
                 }
                 self.conductor = Health::Ok;
             }

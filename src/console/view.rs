@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::app::{AlertView, App, Focus, Health, Item, Mode, RowState};
-use crate::domain::Severity;
+use crate::domain::{CommandStatus, Severity};
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
@@ -223,7 +223,7 @@ fn item_lines(app: &App, item: &Item, selected: bool, theme: Theme, out: &mut Ve
             ];
             spans.push(Span::styled(format!("  {:.1}s", elapsed as f64 / 1000.0), theme.dim()));
             if let Some(id) = &c.workflow_id {
-                let status = c.dispatch_status.as_deref().unwrap_or("");
+                let status = c.dispatch_status.map_or("", CommandStatus::as_str);
                 spans.push(Span::styled(format!("  wf {} {status}", &id[..id.len().min(8)]), theme.dim()));
             }
             if !c.args.is_empty() {

@@ -58,3 +58,36 @@ impl Command {
         }
     }
 }
+
+/// Where a dispatched command's workflow stands, in Conductor's words (`COMPLETED`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CommandStatus {
+    Completed,
+    Failed,
+    TimedOut,
+    Terminated,
+    /// Its in-cluster task was never picked up.
+    Scheduled,
+    /// Not finished by the deadline.
+    Running,
+}
+
+impl CommandStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandStatus::Completed => "COMPLETED",
+            CommandStatus::Failed => "FAILED",
+            CommandStatus::TimedOut => "TIMED_OUT",
+            CommandStatus::Terminated => "TERMINATED",
+            CommandStatus::Scheduled => "SCHEDULED",
+            CommandStatus::Running => "RUNNING",
+        }
+    }
+}
+
+impl std::fmt::Display for CommandStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

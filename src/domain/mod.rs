@@ -8,6 +8,6 @@ mod hypothesis;
 mod ts;
 
 pub use alert::{Alert, AlertKind, Issue, Severity};
-pub use command::Command;
+pub use command::{Command, CommandStatus};
 pub use hypothesis::Hypothesis;
 pub use ts::Ts;
