@@ -5,7 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
 
-use oncall_triage::console::app::{App, Effect, Focus, Mode, RowState};
+use oncall_triage::console::app::{App, Effect, Focus, Item, Mode, RowState};
+use oncall_triage::console::keymap::{self, BINDINGS};
 use oncall_triage::console::view::{self, Theme};
 use oncall_triage::domain::Ts;
 use oncall_triage::domain::{AlertKind, Severity};
@@ -338,15 +339,100 @@ fn quit_asks_while_a_triage_runs() {
     assert_eq!(key(&mut idle, KeyCode::Char('q')), Some(Effect::Quit));
 }
 
+/// What an operator can see change: the mode, the selection, focus, scroll, cursor, the filter,
+/// every row's state and every expanded call.
+fn seen(app: &App) -> String {
+    let rows: Vec<String> = app
+        .alerts
+        .values()
+        .map(|a| {
+            let expanded = a.stream.iter().filter(|i| matches!(i, Item::Call(c) if c.expanded)).count();
+            format!("{:?}/{expanded}", a.state)
+        })
+        .collect();
+    let mode = match &app.mode {
+        Mode::Normal => "normal".to_string(),
+        Mode::Filter => "filter".to_string(),
+        Mode::Edit(_) => "edit".to_string(),
+        Mode::Reject(r) => format!("reject {r}"),
+        Mode::Help => "help".to_string(),
+        Mode::Transcript { scroll } => format!("transcript {scroll}"),
+        Mode::ConfirmQuit => "confirm quit".to_string(),
+    };
+    format!("{mode} {:?} {:?} {:?} {:?} {} {rows:?}", app.selected, app.focus, app.scroll, app.cursor, app.filter)
+}
+
+/// An app where every action has something to act on: the middle alert of three awaits a
+/// decision, a re-fire awaits too, and the stream is taller than the page.
+fn busy(focus: Focus) -> App {
+    let mut app = awaiting();
+    received(&mut app, 4, Severity::Major, "nwtraders-prod", AlertKind::ConductorErrorLogsCountExceededThreshold);
+    app.apply(Event::HypothesisReady {
+        alert_ts: ts(4),
+        execution_id: "y".into(),
+        text: "re-fire".into(),
+        root_cause: "r".into(),
+        refire_of: Some(ts(3)),
+    });
+    app.apply(Event::PostQueued { alert_ts: ts(4), reason: SkipReason::QueuedForApproval });
+    app.selected = Some(ts(3));
+    app.page = 2;
+    app.focus = focus;
+    app.scroll = Some(2);
+    app.cursor = None;
+    app
+}
+
+/// The words inside the box titled `title` on a drawn screen, in reading order.
+fn boxed_words(screen: &str, title: &str) -> String {
+    let rows: Vec<Vec<char>> = screen.lines().map(|l| l.trim_matches('"').chars().collect()).collect();
+    let top = rows.iter().position(|r| r.iter().collect::<String>().contains(title)).expect("the box is drawn");
+    let title: Vec<char> = title.chars().collect();
+    let title_at = rows[top].windows(title.len()).position(|w| w == title.as_slice()).expect("the title");
+    let left = rows[top][..title_at].iter().rposition(|x| *x == '┌').expect("the box's corner");
+    let right = left + rows[top][left..].iter().position(|x| *x == '┐').expect("the box's other corner");
+    let mut words = Vec::new();
+    for row in &rows[top + 1..] {
+        if row[left] == '└' {
+            break;
+        }
+        words.extend(row[left + 1..right].iter().collect::<String>().split_whitespace().map(str::to_string));
+    }
+    words.join(" ")
+}
+
 #[test]
 fn every_key_of_the_help_is_handled() {
-    // The help lists what on_key handles: spot-check that each documented letter does something.
-    for (keys, _) in view::KEYS {
-        assert!(!keys.is_empty());
+    // The help is written from the keymap, row by row, and nothing of it is cut at any size.
+    for (width, height) in [(140, 40), (80, 24), (60, 30)] {
+        let mut app = awaiting();
+        key(&mut app, KeyCode::Char('?'));
+        let help = boxed_words(&draw(&mut app, width, height), " Keys ");
+        for b in BINDINGS {
+            let row = format!("{} {}", b.label(), b.what.split_whitespace().collect::<Vec<_>>().join(" "));
+            assert!(help.contains(&row), "at {width}×{height} the help lacks {row}: {help}");
+        }
     }
-    let mut app = awaiting();
-    key(&mut app, KeyCode::Char('?'));
-    assert!(matches!(app.mode, Mode::Help));
-    key(&mut app, KeyCode::Char('x'));
-    assert!(matches!(app.mode, Mode::Normal));
+    let mut seen_keys = Vec::new();
+    for b in BINDINGS {
+        for (k, action) in b.keys {
+            assert!(!seen_keys.contains(k), "{} is bound twice", k.name());
+            seen_keys.push(*k);
+            let modifiers = if k.ctrl { KeyModifiers::CONTROL } else { KeyModifiers::NONE };
+            let event = KeyEvent::new(k.code, modifiers);
+            assert_eq!(keymap::action(event), Some(*action), "{}", k.name());
+            // Each key does something the operator can see (in one pane or the other).
+            let changed = [Focus::Alerts, Focus::Stream].into_iter().any(|focus| {
+                let mut app = busy(focus);
+                let before = seen(&app);
+                app.on_key(event).is_some() || seen(&app) != before
+            });
+            assert!(changed, "{} does nothing", k.name());
+        }
+    }
+    // A key the help does not list does nothing.
+    let mut app = busy(Focus::Alerts);
+    let before = seen(&app);
+    assert_eq!(key(&mut app, KeyCode::Char('x')), None);
+    assert_eq!(seen(&app), before);
 }

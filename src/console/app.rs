@@ -4,11 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, MouseEvent, MouseEventKind};
 use ratatui_textarea::TextArea;
 
 use crate::domain::{CommandStatus, Severity, Ts};
 use crate::protocol::{Event, Op, Service, SkipReason};
+
+use super::keymap::{self, Action, Key};
 
 /// Where an alert is in its life, as the operator sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +60,33 @@ pub struct Call {
     pub expanded: bool,
 }
 
+impl Call {
+    fn new(id: String, tool: String, args: &serde_json::Value, now_ms: u64) -> Call {
+        // The values alone read best on one line: `pull_pod_logs orkes-… 1000`.
+        let args = match args {
+            serde_json::Value::Object(m) => m
+                .values()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(" "),
+            other => other.to_string(),
+        };
+        Call {
+            id,
+            tool,
+            args,
+            started_ms: now_ms,
+            workflow_id: None,
+            dispatch_status: None,
+            elapsed_ms: None,
+            ok: None,
+            summary: String::new(),
+            output: None,
+            expanded: false,
+        }
+    }
+}
+
 /// One entry of the investigation stream.
 #[derive(Clone, Debug)]
 pub enum Item {
@@ -102,6 +131,60 @@ pub struct AlertView {
 }
 
 impl AlertView {
+    fn new(
+        ts: Ts,
+        execution_id: String,
+        severity: Option<Severity>,
+        cluster: Option<String>,
+        kinds: String,
+    ) -> AlertView {
+        AlertView {
+            ts,
+            severity,
+            cluster: cluster.unwrap_or_else(|| "?".into()),
+            kinds,
+            execution_id,
+            state: RowState::New,
+            refires: 0,
+            refire_of: None,
+            stream: Vec::new(),
+            draft: None,
+            root_cause: None,
+            error: None,
+        }
+    }
+
+    fn started(&mut self, reasoner: &str) {
+        if !self.stream.is_empty() {
+            self.note("── re-triage ──");
+        }
+        self.state = RowState::Investigating;
+        self.error = None;
+        self.note(format!("triage started ({reasoner})"));
+    }
+
+    /// Model text: streamed deltas are split at newlines.
+    fn text(&mut self, text: &str) {
+        let mut pieces = text.split('\n');
+        if let Some(first) = pieces.next() {
+            match self.stream.last_mut() {
+                Some(Item::Text(line)) => line.push_str(first),
+                _ => self.stream.push(Item::Text(first.to_string())),
+            }
+        }
+        self.stream.extend(pieces.map(|p| Item::Text(p.to_string())));
+    }
+
+    fn drafted(&mut self, text: String, root_cause: String, refire_of: Option<Ts>) {
+        self.draft = Some(text);
+        self.root_cause = Some(root_cause);
+        self.refire_of = refire_of;
+        self.note(match refire_of {
+            Some(first) => format!("re-fire of {first}: the first triage's reply is ready"),
+            None => "hypothesis ready".to_string(),
+        });
+    }
+
     fn note(&mut self, text: impl Into<String>) {
         self.stream.push(Item::Note(text.into()));
     }
@@ -240,193 +323,152 @@ impl App {
 
     /// Takes a core event into the state; true when the screen changed.
     pub fn apply(&mut self, event: Event) -> bool {
-        let now = self.now_ms;
         match event {
             Event::AlertReceived { alert_ts, execution_id, severity, cluster, kinds } => {
-                let view = AlertView {
-                    ts: alert_ts,
-                    severity,
-                    cluster: cluster.unwrap_or_else(|| "?".into()),
-                    kinds: kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","),
-                    execution_id,
-                    state: RowState::New,
-                    refires: 0,
-                    refire_of: None,
-                    stream: Vec::new(),
-                    draft: None,
-                    root_cause: None,
-                    error: None,
-                };
-                self.alerts.entry(alert_ts).or_insert(view);
-                // Until the operator moves, the newest alert is in view.
-                if !self.moved && self.selected.is_none_or(|s| s < alert_ts) {
-                    self.selected = Some(alert_ts);
-                }
+                let kinds = kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",");
+                self.received(AlertView::new(alert_ts, execution_id, severity, cluster, kinds));
             }
-            Event::AlertSkipped { alert_ts, reason } => {
-                if let Some(a) = self.alerts.get_mut(&alert_ts) {
-                    a.state = if reason == SkipReason::ClaimedElsewhere {
-                        RowState::ClaimedElsewhere
-                    } else {
-                        RowState::Skipped
-                    };
-                    a.note(format!("skipped: {}", reason_words(reason)));
-                }
-            }
-            Event::TriageStarted { alert_ts, reasoner, .. } => {
-                if let Some(a) = self.alerts.get_mut(&alert_ts) {
-                    if !a.stream.is_empty() {
-                        a.note("── re-triage ──");
-                    }
-                    a.state = RowState::Investigating;
-                    a.error = None;
-                    a.note(format!("triage started ({reasoner})"));
-                }
-            }
+            Event::AlertSkipped { alert_ts, reason } => self.with(alert_ts, |a| {
+                a.state =
+                    if reason == SkipReason::ClaimedElsewhere { RowState::ClaimedElsewhere } else { RowState::Skipped };
+                a.note(format!("skipped: {}", reason_words(reason)));
+            }),
+            Event::TriageStarted { alert_ts, reasoner, .. } => self.with(alert_ts, |a| a.started(&reasoner)),
             Event::ToolStarted { alert_ts, call_id, tool, args } => {
-                if let Some(a) = self.alerts.get_mut(&alert_ts) {
-                    // The values alone read best on one line: `pull_pod_logs orkes-… 1000`.
-                    let args = match &args {
-                        serde_json::Value::Object(m) => m
-                            .values()
-                            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                        other => other.to_string(),
-                    };
-                    a.stream.push(Item::Call(Call {
-                        id: call_id,
-                        tool,
-                        args,
-                        started_ms: now,
-                        workflow_id: None,
-                        dispatch_status: None,
-                        elapsed_ms: None,
-                        ok: None,
-                        summary: String::new(),
-                        output: None,
-                        expanded: false,
-                    }));
-                }
+                let now = self.now_ms;
+                self.with(alert_ts, |a| a.stream.push(Item::Call(Call::new(call_id, tool, &args, now))));
             }
             Event::DispatchStarted { alert_ts, call_id, workflow_id, .. } => {
-                if let Some(c) = self.alerts.get_mut(&alert_ts).and_then(|a| a.call_mut(&call_id)) {
+                self.with_call(alert_ts, &call_id, |c| {
                     c.workflow_id = Some(workflow_id);
                     c.dispatch_status = Some(CommandStatus::Running);
-                }
+                });
                 self.conductor = Health::Ok;
             }
             Event::DispatchFinished { alert_ts, call_id, status, elapsed_ms, .. } => {
-                if let Some(c) = self.alerts.get_mut(&alert_ts).and_then(|a| a.call_mut(&call_id)) {
+                self.with_call(alert_ts, &call_id, |c| {
                     c.dispatch_status = Some(status);
                     c.elapsed_ms = Some(elapsed_ms);
-                }
+                })
             }
             Event::ToolOutput { alert_ts, call_id, condensed, .. } => {
-                if let Some(c) = self.alerts.get_mut(&alert_ts).and_then(|a| a.call_mut(&call_id)) {
-                    c.output = Some(condensed);
-                }
+                self.with_call(alert_ts, &call_id, |c| c.output = Some(condensed))
             }
             Event::ToolFinished { alert_ts, call_id, ok, summary } => {
-                if let Some(c) = self.alerts.get_mut(&alert_ts).and_then(|a| a.call_mut(&call_id)) {
+                let now = self.now_ms;
+                self.with_call(alert_ts, &call_id, |c| {
                     c.ok = Some(ok);
                     c.summary = summary;
                     c.elapsed_ms.get_or_insert(now.saturating_sub(c.started_ms));
-                }
+                })
             }
             Event::ReasonerDelta { alert_ts, text } => {
-                if let Some(a) = self.alerts.get_mut(&alert_ts) {
+                if self.alerts.contains_key(&alert_ts) {
                     self.model = Health::Ok;
-                    let mut pieces = text.split('\n');
-                    if let Some(first) = pieces.next() {
-                        match a.stream.last_mut() {
-                            Some(Item::Text(line)) => line.push_str(first),
-                            _ => a.stream.push(Item::Text(first.to_string())),
-                        }
-                    }
-                    a.stream.extend(pieces.map(|p| Item::Text(p.to_string())));
                 }
+                self.with(alert_ts, |a| a.text(&text));
             }
             Event::HypothesisReady { alert_ts, text, root_cause, refire_of, .. } => {
-                if let Some(first) = refire_of
-                    && let Some(original) = self.alerts.get_mut(&first)
-                {
+                if let Some(original) = refire_of.and_then(|first| self.alerts.get_mut(&first)) {
                     original.refires += 1;
                 }
-                if let Some(a) = self.alerts.get_mut(&alert_ts) {
-                    a.draft = Some(text);
-                    a.root_cause = Some(root_cause);
-                    a.refire_of = refire_of;
-                    a.note(match refire_of {
-                        Some(first) => format!("re-fire of {first}: the first triage's reply is ready"),
-                        None => "hypothesis ready".to_string(),
-                    });
-                }
+                self.with(alert_ts, |a| a.drafted(text, root_cause, refire_of));
             }
-            Event::PostQueued { alert_ts, .. } => {
-                if let Some(a) = self.alerts.get_mut(&alert_ts) {
-                    if a.state != RowState::Posted {
-                        a.state = RowState::AwaitingApproval;
-                    }
-                    a.note("draft awaiting your decision");
-                    self.ring = true;
-                }
-                // Until the operator moves, what awaits a decision comes into view.
-                if !self.moved && self.current().is_none_or(|c| c.state != RowState::AwaitingApproval) {
-                    self.selected = Some(alert_ts);
-                    self.scroll = None;
-                }
-            }
+            Event::PostQueued { alert_ts, .. } => self.queued(alert_ts),
             Event::PostSent { alert_ts, message_ts, .. } => {
                 self.slack = Health::Ok;
-                if let Some(a) = self.alerts.get_mut(&alert_ts) {
+                self.with(alert_ts, |a| {
                     a.state = RowState::Posted;
                     a.note(format!("posted in the thread (reply {message_ts})"));
-                }
+                });
             }
-            Event::PostSkipped { alert_ts, reason } => {
-                if let Some(a) = self.alerts.get_mut(&alert_ts) {
-                    a.state = if reason == SkipReason::Rejected { RowState::Rejected } else { RowState::Skipped };
-                    a.note(format!("not posted: {}", reason_words(reason)));
-                }
-            }
-            Event::TriageFailed { alert_ts, error, cause } => {
-                if let Some(a) = self.alerts.get_mut(&alert_ts) {
-                    // A failed post leaves the draft waiting; a failed triage fails the alert.
-                    a.state = if a.state == RowState::Posting { RowState::AwaitingApproval } else { RowState::Failed };
-                    a.note(format!("✗ {error}"));
-                    a.error = Some(error.clone());
-                }
-                if cause == Some(Service::Model) {
-                    self.model = Health::Failing;
-                }
-                self.error = Some(error);
-                self.error_from = None;
-            }
-            Event::PollFinished { next_poll_in_ms, .. } => {
-                self.slack = Health::Ok;
-                self.next_poll_at_ms = next_poll_in_ms.map(|ms| now + ms);
-                if self.error_from == Some(Service::Slack) {
-                    self.error = None;
-                    self.error_from = None;
-                }
-            }
+            Event::PostSkipped { alert_ts, reason } => self.with(alert_ts, |a| {
+                a.state = if reason == SkipReason::Rejected { RowState::Rejected } else { RowState::Skipped };
+                a.note(format!("not posted: {}", reason_words(reason)));
+            }),
+            Event::TriageFailed { alert_ts, error, cause } => self.failed(alert_ts, error, cause),
+            Event::PollFinished { next_poll_in_ms, .. } => self.polled(next_poll_in_ms),
             Event::AlertDetail { .. }
             | Event::ExecutionRead { .. }
             | Event::ModelTurn { .. }
             | Event::Decision { .. } => return false,
-            Event::ServiceError { service, error } => {
-                match service {
-                    Service::Slack => self.slack = Health::Failing,
-                    Service::Conductor => self.conductor = Health::Failing,
-                    Service::Model => self.model = Health::Failing,
-                    Service::State => {}
-                }
-                self.error = Some(error);
-                self.error_from = Some(service);
-            }
+            Event::ServiceError { service, error } => self.service_failed(service, error),
         }
         true
+    }
+
+    /// Runs `change` on an alert the console knows.
+    fn with(&mut self, ts: Ts, change: impl FnOnce(&mut AlertView)) {
+        if let Some(a) = self.alerts.get_mut(&ts) {
+            change(a);
+        }
+    }
+
+    /// Runs `change` on a call of an alert the console knows.
+    fn with_call(&mut self, ts: Ts, call_id: &str, change: impl FnOnce(&mut Call)) {
+        if let Some(c) = self.alerts.get_mut(&ts).and_then(|a| a.call_mut(call_id)) {
+            change(c);
+        }
+    }
+
+    fn received(&mut self, view: AlertView) {
+        let ts = view.ts;
+        self.alerts.entry(ts).or_insert(view);
+        // Until the operator moves, the newest alert is in view.
+        if !self.moved && self.selected.is_none_or(|s| s < ts) {
+            self.selected = Some(ts);
+        }
+    }
+
+    fn queued(&mut self, ts: Ts) {
+        let mut known = false;
+        self.with(ts, |a| {
+            if a.state != RowState::Posted {
+                a.state = RowState::AwaitingApproval;
+            }
+            a.note("draft awaiting your decision");
+            known = true;
+        });
+        self.ring |= known;
+        // Until the operator moves, what awaits a decision comes into view.
+        if !self.moved && self.current().is_none_or(|c| c.state != RowState::AwaitingApproval) {
+            self.selected = Some(ts);
+            self.scroll = None;
+        }
+    }
+
+    fn failed(&mut self, ts: Ts, error: String, cause: Option<Service>) {
+        self.with(ts, |a| {
+            // A failed post leaves the draft waiting; a failed triage fails the alert.
+            a.state = if a.state == RowState::Posting { RowState::AwaitingApproval } else { RowState::Failed };
+            a.note(format!("✗ {error}"));
+            a.error = Some(error.clone());
+        });
+        if cause == Some(Service::Model) {
+            self.model = Health::Failing;
+        }
+        self.error = Some(error);
+        self.error_from = None;
+    }
+
+    fn polled(&mut self, next_poll_in_ms: Option<u64>) {
+        self.slack = Health::Ok;
+        self.next_poll_at_ms = next_poll_in_ms.map(|ms| self.now_ms + ms);
+        if self.error_from == Some(Service::Slack) {
+            self.error = None;
+            self.error_from = None;
+        }
+    }
+
+    fn service_failed(&mut self, service: Service, error: String) {
+        match service {
+            Service::Slack => self.slack = Health::Failing,
+            Service::Conductor => self.conductor = Health::Failing,
+            Service::Model => self.model = Health::Failing,
+            Service::State => {}
+        }
+        self.error = Some(error);
+        self.error_from = Some(service);
     }
 
     /// The index of the selected row among `rows()`.
@@ -511,184 +553,162 @@ impl App {
 
     /// Handles a key; the effect, if the key asks the core for something or to quit.
     pub fn on_key(&mut self, key: KeyEvent) -> Option<Effect> {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match &mut self.mode {
             Mode::Edit(area) => {
-                match (key.code, ctrl) {
-                    (KeyCode::Char('s'), true) => {
+                match Key::of(key) {
+                    Key { code: KeyCode::Char('s'), ctrl: true } => {
                         let text = area.lines().join("\n");
                         self.mode = Mode::Normal;
                         return self.approve(Some(text));
                     }
-                    (KeyCode::Esc, _) => self.mode = Mode::Normal,
+                    Key { code: KeyCode::Esc, .. } => self.mode = Mode::Normal,
                     _ => {
                         area.input(key);
                     }
                 }
-                return None;
+                None
             }
-            Mode::Reject(reason) => {
-                match key.code {
-                    KeyCode::Enter => {
-                        let reason = Some(reason.trim().to_string()).filter(|r| !r.is_empty());
-                        self.mode = Mode::Normal;
-                        let ts = self.current().filter(|a| a.state == RowState::AwaitingApproval)?.ts;
-                        return Some(Effect::Op(Op::Reject { alert_ts: ts, reason }));
-                    }
-                    KeyCode::Esc => self.mode = Mode::Normal,
-                    KeyCode::Backspace => {
-                        reason.pop();
-                    }
-                    KeyCode::Char(c) if !ctrl => reason.push(c),
-                    _ => {}
+            Mode::Reject(reason) => match line_input(reason, key) {
+                Some(Line::Done) => {
+                    let reason = Some(reason.trim().to_string()).filter(|r| !r.is_empty());
+                    self.mode = Mode::Normal;
+                    let ts = self.current().filter(|a| a.state == RowState::AwaitingApproval)?.ts;
+                    Some(Effect::Op(Op::Reject { alert_ts: ts, reason }))
                 }
-                return None;
-            }
+                Some(Line::Cancel) => {
+                    self.mode = Mode::Normal;
+                    None
+                }
+                None => None,
+            },
             Mode::Filter => {
-                match key.code {
-                    KeyCode::Enter => self.mode = Mode::Normal,
-                    KeyCode::Esc => {
+                match line_input(&mut self.filter, key) {
+                    Some(Line::Done) => self.mode = Mode::Normal,
+                    Some(Line::Cancel) => {
                         self.filter.clear();
                         self.mode = Mode::Normal;
                     }
-                    KeyCode::Backspace => {
-                        self.filter.pop();
-                    }
-                    KeyCode::Char(c) if !ctrl => self.filter.push(c),
-                    _ => {}
+                    None => {}
                 }
                 // Keep a selection among what is shown.
                 if self.position().is_none() {
                     let first = self.rows().next().map(|a| a.ts);
                     self.selected = first;
                 }
-                return None;
+                None
             }
             Mode::Help => {
                 self.mode = Mode::Normal;
-                return None;
+                None
             }
             Mode::Transcript { scroll } => {
-                match key.code {
-                    KeyCode::Char('j') | KeyCode::Down => *scroll += 1,
-                    KeyCode::Char('k') | KeyCode::Up => *scroll = scroll.saturating_sub(1),
-                    KeyCode::PageDown => *scroll += self.page,
-                    KeyCode::PageUp => *scroll = scroll.saturating_sub(self.page),
-                    KeyCode::Esc | KeyCode::Char('q') => self.mode = Mode::Normal,
-                    KeyCode::Char('t') if ctrl => self.mode = Mode::Normal,
+                match keymap::action(key) {
+                    Some(Action::Down) => *scroll += 1,
+                    Some(Action::Up) => *scroll = scroll.saturating_sub(1),
+                    Some(Action::PageDown) => *scroll += self.page,
+                    Some(Action::PageUp) => *scroll = scroll.saturating_sub(self.page),
+                    Some(Action::Quit | Action::Transcript) => self.mode = Mode::Normal,
+                    _ if key.code == KeyCode::Esc => self.mode = Mode::Normal,
                     _ => {}
                 }
-                return None;
+                None
             }
             Mode::ConfirmQuit => {
                 if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('q')) {
                     return Some(Effect::Quit);
                 }
                 self.mode = Mode::Normal;
-                return None;
+                None
             }
-            Mode::Normal => {}
+            Mode::Normal => self.act(keymap::action(key)?),
         }
-        if ctrl {
-            return match key.code {
-                KeyCode::Char('c') => Some(Effect::Quit),
-                KeyCode::Char('t') => {
-                    self.mode = Mode::Transcript { scroll: 0 };
-                    None
-                }
-                KeyCode::Char('d') => {
-                    self.scroll_by(self.page as isize / 2);
-                    None
-                }
-                KeyCode::Char('u') => {
-                    self.scroll_by(-(self.page as isize) / 2);
-                    None
-                }
-                _ => None,
-            };
-        }
-        match (key.code, self.focus) {
-            (KeyCode::Char('q'), _) => {
-                if self.running() {
-                    self.mode = Mode::ConfirmQuit;
-                    return None;
-                }
-                return Some(Effect::Quit);
-            }
-            (KeyCode::Char('?'), _) => self.mode = Mode::Help,
-            (KeyCode::Char('/'), _) => {
-                self.focus = Focus::Alerts;
-                self.mode = Mode::Filter;
-            }
-            (KeyCode::Tab, _) => {
-                self.focus = if self.focus == Focus::Alerts { Focus::Stream } else { Focus::Alerts };
-            }
-            (KeyCode::Char('j') | KeyCode::Down, Focus::Alerts) => self.select_by(1),
-            (KeyCode::Char('k') | KeyCode::Up, Focus::Alerts) => self.select_by(-1),
-            (KeyCode::PageDown, Focus::Alerts) => self.select_by(self.page as isize),
-            (KeyCode::PageUp, Focus::Alerts) => self.select_by(-(self.page as isize)),
-            (KeyCode::Char('g') | KeyCode::Home, Focus::Alerts) => self.select_by(isize::MIN / 2),
-            (KeyCode::Char('G') | KeyCode::End, Focus::Alerts) => self.select_by(isize::MAX / 2),
-            (KeyCode::Char('j') | KeyCode::Down, Focus::Stream) => self.move_cursor(1),
-            (KeyCode::Char('k') | KeyCode::Up, Focus::Stream) => self.move_cursor(-1),
-            (KeyCode::PageDown, Focus::Stream) => self.scroll_by(self.page as isize),
-            (KeyCode::PageUp, Focus::Stream) => self.scroll_by(-(self.page as isize)),
-            (KeyCode::Char('g') | KeyCode::Home, Focus::Stream) => self.scroll = Some(0),
-            (KeyCode::Char('G') | KeyCode::End, Focus::Stream) => {
+    }
+
+    /// Does what a normal-mode action asks.
+    pub fn act(&mut self, action: Action) -> Option<Effect> {
+        let alerts = self.focus == Focus::Alerts;
+        let page = self.page as isize;
+        match action {
+            Action::Down if alerts => self.select_by(1),
+            Action::Up if alerts => self.select_by(-1),
+            Action::PageDown if alerts => self.select_by(page),
+            Action::PageUp if alerts => self.select_by(-page),
+            Action::Top if alerts => self.select_by(isize::MIN / 2),
+            Action::Bottom if alerts => self.select_by(isize::MAX / 2),
+            Action::Down => self.move_cursor(1),
+            Action::Up => self.move_cursor(-1),
+            Action::PageDown => self.scroll_by(page),
+            Action::PageUp => self.scroll_by(-page),
+            Action::Top => self.scroll = Some(0),
+            Action::Bottom => {
                 self.scroll = None;
                 self.cursor = None;
             }
-            (KeyCode::Enter, _) => {
-                if self.cursor.is_none() {
-                    self.move_cursor(0);
-                }
-                let at = self.cursor;
-                if let Some(Item::Call(c)) = at.and_then(|n| self.current_mut()?.stream.get_mut(n)) {
-                    c.expanded = !c.expanded;
-                }
-                self.focus = Focus::Stream;
+            Action::HalfPageDown => self.scroll_by(page / 2),
+            Action::HalfPageUp => self.scroll_by(-page / 2),
+            Action::SwitchFocus => self.focus = if alerts { Focus::Stream } else { Focus::Alerts },
+            Action::Expand => self.expand(),
+            Action::Filter => {
+                self.focus = Focus::Alerts;
+                self.mode = Mode::Filter;
             }
-            (KeyCode::Char('n'), _) => self.next_awaiting(),
-            (KeyCode::Char('a'), _) => return self.approve(None),
-            (KeyCode::Char('e'), _) => {
-                if let Some(draft) = self.current().filter(|a| a.state == RowState::AwaitingApproval)?.draft.clone() {
-                    let mut area = TextArea::new(draft.lines().map(str::to_string).collect());
-                    area.move_cursor(ratatui_textarea::CursorMove::Top);
-                    area.set_wrap_mode(ratatui_textarea::WrapMode::WordOrGlyph);
-                    self.mode = Mode::Edit(Box::new(area));
+            Action::NextAwaiting => self.next_awaiting(),
+            Action::Approve => return self.approve(None),
+            Action::Edit => self.edit(),
+            Action::Reject => {
+                if self.current().is_some_and(|a| a.state == RowState::AwaitingApproval) {
+                    self.mode = Mode::Reject(String::new());
                 }
             }
-            (KeyCode::Char('r'), _) if self.current().is_some_and(|a| a.state == RowState::AwaitingApproval) => {
-                self.mode = Mode::Reject(String::new());
-            }
-            (KeyCode::Char('t'), _) => {
-                let a = self.current_mut()?;
-                if matches!(a.state, RowState::Investigating | RowState::Posting) {
-                    return None;
-                }
-                a.state = RowState::Investigating;
-                return Some(Effect::Op(Op::Retriage { alert_ts: a.ts }));
-            }
-            (KeyCode::Char('A'), _) => {
-                let refires: Vec<Ts> = self
-                    .alerts
-                    .values()
-                    .filter(|a| a.state == RowState::AwaitingApproval && a.refire_of.is_some())
-                    .map(|a| a.ts)
-                    .collect();
-                if refires.is_empty() {
-                    return None;
-                }
-                for ts in refires {
-                    if let Some(a) = self.alerts.get_mut(&ts) {
-                        a.state = RowState::Posting;
-                    }
-                }
-                return Some(Effect::Op(Op::ApproveAllRefires));
-            }
-            _ => {}
+            Action::Retriage => return self.retriage(),
+            Action::ApproveAllRefires => return self.approve_all_refires(),
+            Action::Transcript => self.mode = Mode::Transcript { scroll: 0 },
+            Action::Help => self.mode = Mode::Help,
+            Action::Quit if self.running() => self.mode = Mode::ConfirmQuit,
+            Action::Quit | Action::QuitNow => return Some(Effect::Quit),
         }
         None
+    }
+
+    fn expand(&mut self) {
+        if self.cursor.is_none() {
+            self.move_cursor(0);
+        }
+        let at = self.cursor;
+        if let Some(Item::Call(c)) = at.and_then(|n| self.current_mut()?.stream.get_mut(n)) {
+            c.expanded = !c.expanded;
+        }
+        self.focus = Focus::Stream;
+    }
+
+    fn edit(&mut self) {
+        let Some(draft) =
+            self.current().filter(|a| a.state == RowState::AwaitingApproval).and_then(|a| a.draft.clone())
+        else {
+            return;
+        };
+        let mut area = TextArea::new(draft.lines().map(str::to_string).collect());
+        area.move_cursor(ratatui_textarea::CursorMove::Top);
+        area.set_wrap_mode(ratatui_textarea::WrapMode::WordOrGlyph);
+        self.mode = Mode::Edit(Box::new(area));
+    }
+
+    fn retriage(&mut self) -> Option<Effect> {
+        let a = self.current_mut()?;
+        if matches!(a.state, RowState::Investigating | RowState::Posting) {
+            return None;
+        }
+        a.state = RowState::Investigating;
+        Some(Effect::Op(Op::Retriage { alert_ts: a.ts }))
+    }
+
+    fn approve_all_refires(&mut self) -> Option<Effect> {
+        let mut any = false;
+        for a in self.alerts.values_mut().filter(|a| a.state == RowState::AwaitingApproval && a.refire_of.is_some()) {
+            a.state = RowState::Posting;
+            any = true;
+        }
+        any.then_some(Effect::Op(Op::ApproveAllRefires))
     }
 
     /// Approves the selected alert's draft (or the operator's edit of it).
@@ -700,6 +720,26 @@ impl App {
         a.note("approved: posting…");
         Some(Effect::Op(Op::Approve { alert_ts: a.ts, text }))
     }
+}
+
+/// What a key did to a one-line input (the filter, a reject reason).
+enum Line {
+    Done,
+    Cancel,
+}
+
+/// Edits a one-line input; `Some` when the key ends the input.
+fn line_input(text: &mut String, key: KeyEvent) -> Option<Line> {
+    match Key::of(key) {
+        Key { code: KeyCode::Enter, .. } => return Some(Line::Done),
+        Key { code: KeyCode::Esc, .. } => return Some(Line::Cancel),
+        Key { code: KeyCode::Backspace, .. } => {
+            text.pop();
+        }
+        Key { code: KeyCode::Char(c), ctrl: false } => text.push(c),
+        _ => {}
+    }
+    None
 }
 
 fn reason_words(reason: SkipReason) -> &'static str {

@@ -6,7 +6,9 @@
 //! times a second while a spinner turns.
 
 pub mod app;
+pub mod keymap;
 pub mod view;
+pub mod wrap;
 
 use std::io::{self, Write};
 use std::time::{Duration, Instant};

@@ -11,6 +11,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::app::{AlertView, App, Focus, Health, Item, Mode, RowState};
+use super::keymap::BINDINGS;
+use super::wrap::wrap;
 use crate::domain::{CommandStatus, Severity};
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -402,39 +404,22 @@ fn status_bar(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-pub const KEYS: &[(&str, &str)] = &[
-    ("j k ↑ ↓", "move in the focused pane (alerts, or the calls of the stream)"),
-    ("PgUp PgDn", "page; mouse wheel moves in the alerts"),
-    ("g G Home End", "top / bottom (End follows the live stream again)"),
-    ("Tab", "switch focus: alerts ↔ investigation"),
-    ("Enter", "expand or fold the call under the cursor (its condensed output)"),
-    ("Ctrl+D Ctrl+U", "scroll the investigation half a page"),
-    ("/", "filter alerts (cluster, kind, state, severity); Esc clears"),
-    ("n", "next alert awaiting approval"),
-    ("a", "approve: post the draft in the alert's thread"),
-    ("e", "edit the draft, then Ctrl+S posts it (Esc cancels)"),
-    ("r", "reject the draft, with an optional reason"),
-    ("t", "re-triage (after a post, an approved draft is a follow-up)"),
-    ("A", "approve every pending re-fire reply"),
-    ("Ctrl+T", "full transcript of the alert"),
-    ("?", "this help"),
-    ("q", "quit (asks while a triage runs)"),
-];
-
 fn help(frame: &mut Frame, theme: Theme) {
-    let width = 76.min(frame.area().width);
-    let area = centered(frame.area(), width, KEYS.len() as u16 + 4);
+    const LABEL: usize = 16;
+    let width = 84.min(frame.area().width);
+    let text_width = usize::from(width).saturating_sub(LABEL + 2);
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let mut lines: Vec<Line> = Vec::new();
+    for b in BINDINGS {
+        for (n, piece) in wrap(b.what, text_width).into_iter().enumerate() {
+            let label = if n == 0 { format!("{:>14}  ", b.label()) } else { " ".repeat(LABEL) };
+            lines.push(Line::from(vec![Span::styled(label, bold), Span::raw(piece)]));
+        }
+    }
+    let footer = "Nothing is posted without a or Ctrl+S. Any key closes this.";
+    lines.extend(wrap(footer, usize::from(width).saturating_sub(2)).into_iter().map(|l| Line::styled(l, theme.dim())));
+    let area = centered(frame.area(), width, u16::try_from(lines.len() + 2).unwrap_or(u16::MAX));
     frame.render_widget(Clear, area);
-    let mut lines: Vec<Line> = KEYS
-        .iter()
-        .map(|(k, what)| {
-            Line::from(vec![
-                Span::styled(format!("{k:>14}  "), Style::default().add_modifier(Modifier::BOLD)),
-                Span::raw(*what),
-            ])
-        })
-        .collect();
-    lines.push(Line::styled("Nothing is posted without a or Ctrl+S. Any key closes this.", theme.dim()));
     frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" Keys ")), area);
 }
 
