@@ -1,7 +1,34 @@
-//! What every outbound HTTP client shares: one TLS set-up, timeouts on every call, and bounded
-//! retry delays with jitter.
+//! What every outbound HTTP client shares: one TLS set-up, timeouts on every call, bounded
+//! retry delays with jitter, and the counts of what failed (`Stats`, read by the metrics).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// What one client counted: calls that failed for good (after retries) and rate-limit waits.
+/// Each client owns its own; the metrics read them, the client knows nothing of the metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    failures: AtomicU64,
+    rate_limit_waits: AtomicU64,
+}
+
+impl Stats {
+    pub fn failed(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn waited(&self) {
+        self.rate_limit_waits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    pub fn rate_limit_waits(&self) -> u64 {
+        self.rate_limit_waits.load(Ordering::Relaxed)
+    }
+}
 
 /// Builds a client with connect and per-request timeouts (rustls with the ring provider).
 pub fn client(request_timeout: Duration) -> reqwest::Client {

@@ -1,14 +1,13 @@
 //! Observability for the service: Prometheus text on `/metrics` and a `/healthz`, served on
 //! `--metrics-addr`. Counts come from the core's events (alerts, triages by outcome and their
 //! duration, dispatches by workflow and status, posts) and from the clients (API errors,
-//! rate-limit waits), which bump process-wide counters. Nothing here can slow the core: an
+//! rate-limit waits), read from each client's own `http::Stats`. Nothing here can slow the core: an
 //! event is a lock of a few map updates.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -18,14 +17,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::domain::{CommandStatus, Ts};
+use crate::http::Stats;
 use crate::protocol::{Event, SkipReason};
-
-/// Slack API calls that failed for good (after retries).
-pub static SLACK_ERRORS: AtomicU64 = AtomicU64::new(0);
-/// Conductor API calls that failed for good.
-pub static CONDUCTOR_ERRORS: AtomicU64 = AtomicU64::new(0);
-/// Waits on a Slack 429 `Retry-After`.
-pub static RATE_LIMIT_WAITS: AtomicU64 = AtomicU64::new(0);
 
 /// Triage duration buckets, seconds.
 const BUCKETS: [f64; 10] = [1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0];
@@ -54,11 +47,22 @@ pub struct Metrics {
     inner: Mutex<Inner>,
     /// A poll older than this makes /healthz fail.
     stale_after: Duration,
+    /// The Slack and Conductor clients' own counts, once the core is started with them.
+    clients: OnceLock<(Arc<Stats>, Arc<Stats>)>,
 }
 
 impl Metrics {
     pub fn new(poll_interval: Duration) -> Arc<Metrics> {
-        Arc::new(Metrics { inner: Mutex::default(), stale_after: poll_interval * 3 + Duration::from_secs(30) })
+        Arc::new(Metrics {
+            inner: Mutex::default(),
+            stale_after: poll_interval * 3 + Duration::from_secs(30),
+            clients: OnceLock::new(),
+        })
+    }
+
+    /// Reads these clients' counts (Slack's, Conductor's) from now on.
+    pub fn read_clients(&self, slack: Arc<Stats>, conductor: Arc<Stats>) {
+        let _ = self.clients.set((slack, conductor));
     }
 
     pub fn observe(&self, event: &Event) {
@@ -137,13 +141,15 @@ impl Metrics {
         for what in ["sent", "queued", "skipped", "rejected"] {
             let _ = writeln!(out, "oncall_posts_total{{outcome=\"{what}\"}} {}", m.posts.get(what).unwrap_or(&0));
         }
-        for (name, help, counter) in [
-            ("slack_errors_total", "Slack API calls that failed after retries.", &SLACK_ERRORS),
-            ("conductor_errors_total", "Conductor API calls that failed after retries.", &CONDUCTOR_ERRORS),
-            ("rate_limit_waits_total", "Waits on a Slack 429 Retry-After.", &RATE_LIMIT_WAITS),
+        let (slack, conductor, waits) =
+            self.clients.get().map_or((0, 0, 0), |(s, c)| (s.failures(), c.failures(), s.rate_limit_waits()));
+        for (name, help, count) in [
+            ("slack_errors_total", "Slack API calls that failed after retries.", slack),
+            ("conductor_errors_total", "Conductor API calls that failed after retries.", conductor),
+            ("rate_limit_waits_total", "Waits on a Slack 429 Retry-After.", waits),
         ] {
             let _ = writeln!(out, "# HELP oncall_{name} {help}\n# TYPE oncall_{name} counter");
-            let _ = writeln!(out, "oncall_{name} {}", counter.load(Ordering::Relaxed));
+            let _ = writeln!(out, "oncall_{name} {count}");
         }
         out
     }

@@ -2,6 +2,7 @@
 //! refreshed before expiry and once on 401, typed errors, timeouts, bounded retries on 5xx and
 //! connection errors, one connection pool. Paths are relative to a base that ends in `/api`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -41,6 +42,7 @@ pub struct ConductorClient {
     base: String,
     auth: Option<ConductorAuth>,
     token: Mutex<Option<(String, Instant)>>,
+    stats: Arc<http::Stats>,
 }
 
 impl ConductorClient {
@@ -49,8 +51,14 @@ impl ConductorClient {
             http: http::client(Duration::from_secs(30)),
             base: base.trim_end_matches('/').to_string(),
             auth,
+            stats: Arc::default(),
             token: Mutex::new(None),
         }
+    }
+
+    /// What this client counted (failed calls).
+    pub fn stats(&self) -> Arc<http::Stats> {
+        self.stats.clone()
     }
 
     /// A valid token (fetching a new one when absent, old, or `force`d), or None without auth.
@@ -95,7 +103,7 @@ impl ConductorClient {
     async fn send(&self, what: &str, build: impl Fn() -> reqwest::RequestBuilder) -> Result<String, ConductorError> {
         let result = self.send_with_retries(what, build).await;
         if result.is_err() {
-            crate::metrics::CONDUCTOR_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.stats.failed();
         }
         result
     }

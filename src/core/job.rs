@@ -9,10 +9,11 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use super::lifecycle::{self, AfterClaim, Refire};
-use super::{Shared, triage};
+use super::triage::{self, Outcome};
+use super::{Shared, delivery};
 use crate::config::PostPolicy;
 use crate::domain::Ts;
-use crate::protocol::{Event, Service, SkipReason};
+use crate::protocol::{Event, SkipReason};
 use crate::slack::{Reaction, reply};
 use crate::store::{AlertRecord, AlertStatus, StateError, state::now_secs};
 
@@ -21,13 +22,6 @@ pub(super) struct Job {
     ts: Ts,
     record: AlertRecord,
     active: Arc<Mutex<HashSet<Ts>>>,
-}
-
-/// What a finished triage hands to delivery.
-pub(super) struct Outcome {
-    pub text: String,
-    pub root_cause: Option<String>,
-    pub failed: bool,
 }
 
 impl Job {
@@ -76,7 +70,7 @@ impl Job {
     }
 
     async fn thread_answered(&self) -> bool {
-        thread_answered(&self.shared, self.ts).await
+        delivery::thread_answered(&self.shared, self.ts).await
     }
 
     async fn handle(&self) -> Result<(), StateError> {
@@ -229,7 +223,7 @@ impl Job {
             })
             .await?;
 
-        let outcome = triage_outcome(&self.shared, self.ts, &self.record.alert).await;
+        let outcome = triage::outcome(&self.shared, self.ts, &self.record.alert).await;
         Ok(outcome)
     }
 
@@ -249,7 +243,7 @@ impl Job {
                 self.shared.emit(Event::AlertSkipped { alert_ts, reason: SkipReason::AlreadyAnswered });
                 (AlertStatus::Skipped, None)
             }
-            PostPolicy::Auto => match post(&self.shared, alert_ts, &outcome.text, outcome.failed).await {
+            PostPolicy::Auto => match delivery::post(&self.shared, alert_ts, &outcome.text, outcome.failed).await {
                 Some(message_ts) => {
                     (if outcome.failed { AlertStatus::Failed } else { AlertStatus::Posted }, Some(message_ts))
                 }
@@ -275,70 +269,5 @@ impl Job {
                 }
             })
             .await
-    }
-}
-
-/// Whether the thread already holds a triage reply (of any instance). A failed read counts as
-/// "no": the check runs again right before posting.
-pub(super) async fn thread_answered(shared: &Shared, ts: Ts) -> bool {
-    let s = &shared.services;
-    match s.slack.replies(&s.channel, ts).await {
-        Ok(thread) => thread.iter().skip(1).any(reply::is_triage_reply),
-        Err(e) => {
-            tracing::warn!(alert_ts = %ts, error = %e, "cannot read the alert's thread");
-            false
-        }
-    }
-}
-
-/// Posts a reply into the alert's thread and marks the alert done (or failed); the reply's ts,
-/// or None when posting failed (reported as `triage.failed`).
-pub(super) async fn post(shared: &Shared, alert_ts: Ts, text: &str, failed: bool) -> Option<Ts> {
-    let s = &shared.services;
-    match s.slack.post_reply(&s.channel, alert_ts, text, reply::blocks(text)).await {
-        Ok(message_ts) => {
-            tracing::info!(%alert_ts, %message_ts, failed, "reply posted");
-            shared.emit(Event::PostSent { alert_ts, channel: s.channel.clone(), thread_ts: alert_ts, message_ts });
-            let emoji = if failed { &shared.config.slack.failed_emoji } else { &shared.config.slack.done_emoji };
-            if let Err(e) = s.slack.react(&s.channel, alert_ts, emoji).await {
-                tracing::warn!(%alert_ts, error = %e, "could not mark the alert");
-            }
-            Some(message_ts)
-        }
-        Err(e) => {
-            tracing::error!(%alert_ts, error = %e, "posting the reply failed");
-            let error = format!("posting the reply failed: {e}");
-            shared.emit(Event::TriageFailed { alert_ts, error, cause: Some(Service::Slack) });
-            None
-        }
-    }
-}
-
-/// Investigates (within the limit of investigations at once) and renders the reply, reporting
-/// `hypothesis.ready` or `triage.failed`.
-pub(super) async fn triage_outcome(shared: &Shared, ts: Ts, alert: &crate::domain::Alert) -> Outcome {
-    let _permit = shared.investigations.acquire().await;
-    let events = shared.events.clone();
-    match triage::investigate(ts, alert, &shared.services.toolbox, &shared.services.reasoner, &events).await {
-        Ok(h) => {
-            let text = reply::render(&h);
-            shared.emit(Event::HypothesisReady {
-                alert_ts: ts,
-                execution_id: alert.execution_id.clone(),
-                text: text.clone(),
-                root_cause: h.root_cause_line(),
-                refire_of: None,
-            });
-            Outcome { text, root_cause: Some(h.root_cause_line()), failed: false }
-        }
-        Err(e) => {
-            tracing::warn!(alert_ts = %ts, error = %e, "triage failed");
-            let cause = match &e {
-                triage::TriageError::Model(_) => Service::Model,
-                triage::TriageError::IncidentUnavailable(_) => Service::Conductor,
-            };
-            shared.emit(Event::TriageFailed { alert_ts: ts, error: e.to_string(), cause: Some(cause) });
-            Outcome { text: reply::failed(&e.to_string()), root_cause: None, failed: true }
-        }
     }
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::Shared;
-use super::job::{self, triage_outcome};
+use super::{delivery, triage};
 use crate::domain::Ts;
 use crate::protocol::{Decision, Event, Op, SkipReason};
 use crate::store::{AlertStatus, state::now_secs};
@@ -81,14 +81,14 @@ async fn approve(shared: &Shared, ts: Ts, text: &str) {
         reason: None,
     });
     let follow_up = status == AlertStatus::Posted;
-    if !follow_up && job::thread_answered(shared, ts).await {
+    if !follow_up && delivery::thread_answered(shared, ts).await {
         shared.emit(Event::AlertSkipped { alert_ts: ts, reason: SkipReason::AlreadyAnswered });
         record(shared, ts, AlertStatus::Skipped, None, None).await;
         return;
     }
     let text = if follow_up { format!("*Updated triage*\n{text}") } else { text };
     // When posting fails the draft stays queued: the operator may try again.
-    if let Some(message_ts) = job::post(shared, ts, &text, false).await {
+    if let Some(message_ts) = delivery::post(shared, ts, &text, false).await {
         record(shared, ts, AlertStatus::Posted, None, Some(message_ts)).await;
     }
 }
@@ -105,7 +105,7 @@ async fn retriage(shared: &Shared, ts: Ts) {
     else {
         return;
     };
-    let outcome = triage_outcome(shared, ts, &alert).await;
+    let outcome = triage::outcome(shared, ts, &alert).await;
     // A posted alert keeps its status until a follow-up is approved; the draft waits in state.
     let status = if status == AlertStatus::Posted { AlertStatus::Posted } else { AlertStatus::Queued };
     let saved = shared

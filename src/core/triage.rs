@@ -8,12 +8,12 @@ use serde_json::json;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
-use crate::domain::Alert;
-use crate::domain::Hypothesis;
-use crate::domain::Ts;
-use crate::protocol::Event;
+use super::Shared;
+use crate::domain::{Alert, Hypothesis, Ts};
+use crate::protocol::{Event, Service};
 use crate::reasoner::Reasoner;
 use crate::reasoner::playbook::{self, Investigation};
+use crate::slack::reply;
 use crate::tools::{Tool, Toolbox};
 
 #[derive(Debug, Error)]
@@ -46,5 +46,41 @@ pub async fn investigate(
     match reasoner {
         Reasoner::Playbook => Ok(playbook::triage(alert, &inv, &incident).await),
         Reasoner::Model(agent) => Ok(agent.triage(alert, &inv, &incident).await?),
+    }
+}
+
+/// What a finished triage hands to delivery.
+pub(super) struct Outcome {
+    pub text: String,
+    pub root_cause: Option<String>,
+    pub failed: bool,
+}
+
+/// Investigates (within the limit of investigations at once) and renders the reply, reporting
+/// `hypothesis.ready` or `triage.failed`.
+pub(super) async fn outcome(shared: &Shared, ts: Ts, alert: &Alert) -> Outcome {
+    let _permit = shared.investigations.acquire().await;
+    let events = shared.events.clone();
+    match investigate(ts, alert, &shared.services.toolbox, &shared.services.reasoner, &events).await {
+        Ok(h) => {
+            let text = reply::render(&h);
+            shared.emit(Event::HypothesisReady {
+                alert_ts: ts,
+                execution_id: alert.execution_id.clone(),
+                text: text.clone(),
+                root_cause: h.root_cause_line(),
+                refire_of: None,
+            });
+            Outcome { text, root_cause: Some(h.root_cause_line()), failed: false }
+        }
+        Err(e) => {
+            tracing::warn!(alert_ts = %ts, error = %e, "triage failed");
+            let cause = match &e {
+                TriageError::Model(_) => Service::Model,
+                TriageError::IncidentUnavailable(_) => Service::Conductor,
+            };
+            shared.emit(Event::TriageFailed { alert_ts: ts, error: e.to_string(), cause: Some(cause) });
+            Outcome { text: reply::failed(&e.to_string()), root_cause: None, failed: true }
+        }
     }
 }

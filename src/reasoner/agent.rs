@@ -7,16 +7,15 @@
 //! output goes to the model condensed, redacted and fenced as untrusted data; a tool the model
 //! invents, bad arguments or a mutating command come back as tool errors, never executed.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use thiserror::Error;
 
 use super::guide;
 use super::playbook::{self, Investigation};
-use super::sse::{SseEvent, SseParser};
-use super::{anthropic, openai};
+use super::sse::SseParser;
+pub use super::wire::{AgentError, Wire};
+use super::wire::{Answer, Step, Turn};
 use crate::domain::Hypothesis;
 use crate::domain::{Alert, AlertKind};
 use crate::http;
@@ -27,69 +26,6 @@ use crate::tools::ToolOutput;
 
 const RETRIES: u32 = 3;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Error)]
-pub enum AgentError {
-    #[error("model API: {0}")]
-    Api(String),
-    #[error("model API unreachable: {0} (check {1})")]
-    Unreachable(String, &'static str),
-}
-
-/// The two wire formats a model is reached by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wire {
-    /// `{base}/v1/messages`, SSE with typed events.
-    Anthropic,
-    /// `{base}/chat/completions` (base ends in `/v1`), SSE of chunks ending with `[DONE]`.
-    OpenAi,
-}
-
-impl Wire {
-    pub fn name(self) -> &'static str {
-        match self {
-            Wire::Anthropic => "anthropic",
-            Wire::OpenAi => "openai",
-        }
-    }
-
-    fn base_variable(self) -> &'static str {
-        match self {
-            Wire::Anthropic => "ANTHROPIC_BASE_URL",
-            Wire::OpenAi => "OPENAI_BASE_URL",
-        }
-    }
-}
-
-/// A tool call the model asked for.
-#[derive(Clone, Debug, Default)]
-pub(super) struct Call {
-    pub id: String,
-    pub name: String,
-    /// The arguments' JSON text, as streamed.
-    pub arguments: String,
-}
-
-/// One streamed assistant turn, whatever the wire.
-#[derive(Default, Debug)]
-pub(super) struct Turn {
-    pub text: String,
-    /// By the stream's index of the call.
-    pub calls: BTreeMap<usize, Call>,
-    /// The model asked for tools (`tool_use` / `tool_calls`).
-    pub wants_tools: bool,
-    pub output_tokens: u64,
-}
-
-/// What a stream event did to the turn.
-pub(super) enum Step {
-    Go,
-    /// Text arrived: shown live.
-    Text(String),
-    /// The server is overloaded or failed before any content (its message): retry the turn.
-    Retry(String),
-    Done,
-}
 
 pub struct ModelAgent {
     http: reqwest::Client,
@@ -171,25 +107,15 @@ impl ModelAgent {
     }
 
     fn request(&self, system: &str, messages: &[Value]) -> reqwest::RequestBuilder {
-        let (url, body) = match self.wire {
-            Wire::Anthropic => (format!("{}/v1/messages", self.base), anthropic::body(&self.model, system, messages)),
-            Wire::OpenAi => (format!("{}/chat/completions", self.base), openai::body(&self.model, system, messages)),
-        };
-        let req = self.http.post(url).json(&body);
-        match (self.wire, &self.key) {
-            (Wire::Anthropic, Some(key)) => {
-                req.header("x-api-key", key.expose()).header("anthropic-version", anthropic::API_VERSION)
-            }
-            (Wire::Anthropic, None) => req.header("anthropic-version", anthropic::API_VERSION),
-            (Wire::OpenAi, Some(key)) => req.bearer_auth(key.expose()),
-            (Wire::OpenAi, None) => req,
-        }
+        let format = self.wire.format();
+        let req = self.http.post(format.url(&self.base)).json(&format.body(&self.model, system, messages));
+        format.authorize(req, self.key.as_ref())
     }
 
     fn unreachable(&self, e: reqwest::Error) -> AgentError {
         AgentError::Unreachable(
             if e.is_connect() { "cannot connect".into() } else { e.to_string() },
-            self.wire.base_variable(),
+            self.wire.format().base_variable(),
         )
     }
 
@@ -242,7 +168,7 @@ impl ModelAgent {
         let mut turn = Turn::default();
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.unreachable(e))? {
             for ev in parser.push(&chunk) {
-                let step = self.on_event(&mut turn, &ev)?;
+                let step = self.wire.format().on_event(&mut turn, &ev)?;
                 match step {
                     Step::Go => {}
                     Step::Text(text) => {
@@ -256,13 +182,6 @@ impl ModelAgent {
             }
         }
         Ok(Ok(turn))
-    }
-
-    fn on_event(&self, turn: &mut Turn, ev: &SseEvent) -> Result<Step, AgentError> {
-        match self.wire {
-            Wire::Anthropic => anthropic::on_event(turn, ev),
-            Wire::OpenAi => openai::on_event(turn, ev),
-        }
     }
 
     /// Lets the model investigate and conclude. `incident` is the execution already read.
@@ -299,10 +218,7 @@ impl ModelAgent {
             if !turn.text.trim().is_empty() {
                 last_text = turn.text.clone();
             }
-            let reply = match self.wire {
-                Wire::Anthropic => anthropic::assistant(&turn),
-                Wire::OpenAi => openai::assistant(&turn),
-            };
+            let reply = self.wire.format().assistant(&turn);
             // The flight recorder gets what was new in this request, and the reply.
             let _ = inv.events.send(Event::ModelTurn {
                 alert_ts: inv.alert_ts,
@@ -315,10 +231,7 @@ impl ModelAgent {
                 return Ok(parse_reply(&turn.text, alert));
             }
             let answers = run_calls(inv, &turn).await;
-            match self.wire {
-                Wire::Anthropic => messages.push(anthropic::tool_results(&answers)),
-                Wire::OpenAi => messages.extend(openai::tool_results(&answers)),
-            }
+            messages.extend(self.wire.format().tool_results(&answers));
             if spent >= self.token_budget {
                 break;
             }
@@ -333,9 +246,6 @@ impl ModelAgent {
         Ok(h)
     }
 }
-
-/// A tool call's answer for the model: (call id, fenced content, is an error).
-pub(super) type Answer = (String, String, bool);
 
 /// Every call of the turn at once; answered in the order asked, each by its id.
 async fn run_calls(inv: &Investigation, turn: &Turn) -> Vec<Answer> {

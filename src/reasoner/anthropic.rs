@@ -5,13 +5,54 @@
 
 use serde_json::{Value, json};
 
-use super::agent::{AgentError, Answer, Call, Step, Turn};
 use super::sse::SseEvent;
+use super::wire::{AgentError, Answer, Call, Format, Step, Turn};
+use crate::secret::Secret;
 use crate::tools::Tool;
+
+pub(super) struct Anthropic;
+
+impl Format for Anthropic {
+    fn name(&self) -> &'static str {
+        "anthropic"
+    }
+
+    fn base_variable(&self) -> &'static str {
+        "ANTHROPIC_BASE_URL"
+    }
+
+    fn url(&self, base: &str) -> String {
+        format!("{base}/v1/messages")
+    }
+
+    fn body(&self, model: &str, system: &str, messages: &[Value]) -> Value {
+        body(model, system, messages)
+    }
+
+    fn authorize(&self, req: reqwest::RequestBuilder, key: Option<&Secret>) -> reqwest::RequestBuilder {
+        let req = req.header("anthropic-version", API_VERSION);
+        match key {
+            Some(key) => req.header("x-api-key", key.expose()),
+            None => req,
+        }
+    }
+
+    fn on_event(&self, turn: &mut Turn, ev: &SseEvent) -> Result<Step, AgentError> {
+        on_event(turn, ev)
+    }
+
+    fn assistant(&self, turn: &Turn) -> Value {
+        assistant(turn)
+    }
+
+    fn tool_results(&self, answers: &[Answer]) -> Vec<Value> {
+        vec![tool_results(answers)]
+    }
+}
 
 pub const API_VERSION: &str = "2023-06-01";
 
-pub(super) fn body(model: &str, system: &str, messages: &[Value]) -> Value {
+fn body(model: &str, system: &str, messages: &[Value]) -> Value {
     let tools: Vec<Value> = Tool::ALL
         .iter()
         .map(|t| json!({"name": t.name(), "description": t.description(), "input_schema": t.input_schema()}))
@@ -19,7 +60,7 @@ pub(super) fn body(model: &str, system: &str, messages: &[Value]) -> Value {
     json!({"model": model, "max_tokens": 2048, "system": system, "stream": true, "tools": tools, "messages": messages})
 }
 
-pub(super) fn on_event(turn: &mut Turn, ev: &SseEvent) -> Result<Step, AgentError> {
+fn on_event(turn: &mut Turn, ev: &SseEvent) -> Result<Step, AgentError> {
     let data: Value = serde_json::from_str(&ev.data).unwrap_or(Value::Null);
     let index = data.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
     Ok(match data.get("type").and_then(Value::as_str).unwrap_or(&ev.event) {
@@ -68,7 +109,7 @@ pub(super) fn on_event(turn: &mut Turn, ev: &SseEvent) -> Result<Step, AgentErro
     })
 }
 
-pub(super) fn assistant(turn: &Turn) -> Value {
+fn assistant(turn: &Turn) -> Value {
     let mut blocks = Vec::new();
     if !turn.text.is_empty() {
         blocks.push(json!({"type": "text", "text": turn.text}));
@@ -81,7 +122,7 @@ pub(super) fn assistant(turn: &Turn) -> Value {
 }
 
 /// All of a turn's answers in one user message.
-pub(super) fn tool_results(answers: &[Answer]) -> Value {
+fn tool_results(answers: &[Answer]) -> Value {
     let content: Vec<Value> = answers
         .iter()
         .map(|(id, content, error)| json!({"type": "tool_result", "tool_use_id": id, "content": content, "is_error": error}))

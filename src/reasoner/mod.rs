@@ -7,6 +7,7 @@ mod guide;
 mod openai;
 pub mod playbook;
 pub mod sse;
+mod wire;
 
 /// Who reasons: the playbook engine (no model), or a model driving the same tools.
 pub enum Reasoner {

@@ -6,11 +6,51 @@
 
 use serde_json::{Value, json};
 
-use super::agent::{AgentError, Answer, Step, Turn};
 use super::sse::SseEvent;
+use super::wire::{AgentError, Answer, Format, Step, Turn};
+use crate::secret::Secret;
 use crate::tools::Tool;
 
-pub(super) fn body(model: &str, system: &str, messages: &[Value]) -> Value {
+pub(super) struct OpenAi;
+
+impl Format for OpenAi {
+    fn name(&self) -> &'static str {
+        "openai"
+    }
+
+    fn base_variable(&self) -> &'static str {
+        "OPENAI_BASE_URL"
+    }
+
+    fn url(&self, base: &str) -> String {
+        format!("{base}/chat/completions")
+    }
+
+    fn body(&self, model: &str, system: &str, messages: &[Value]) -> Value {
+        body(model, system, messages)
+    }
+
+    fn authorize(&self, req: reqwest::RequestBuilder, key: Option<&Secret>) -> reqwest::RequestBuilder {
+        match key {
+            Some(key) => req.bearer_auth(key.expose()),
+            None => req,
+        }
+    }
+
+    fn on_event(&self, turn: &mut Turn, ev: &SseEvent) -> Result<Step, AgentError> {
+        on_event(turn, ev)
+    }
+
+    fn assistant(&self, turn: &Turn) -> Value {
+        assistant(turn)
+    }
+
+    fn tool_results(&self, answers: &[Answer]) -> Vec<Value> {
+        tool_results(answers)
+    }
+}
+
+fn body(model: &str, system: &str, messages: &[Value]) -> Value {
     let tools: Vec<Value> = Tool::ALL
         .iter()
         .map(|t| {
@@ -23,7 +63,7 @@ pub(super) fn body(model: &str, system: &str, messages: &[Value]) -> Value {
            "tools": tools, "messages": all})
 }
 
-pub(super) fn on_event(turn: &mut Turn, ev: &SseEvent) -> Result<Step, AgentError> {
+fn on_event(turn: &mut Turn, ev: &SseEvent) -> Result<Step, AgentError> {
     if ev.data.trim() == "[DONE]" {
         return Ok(Step::Done);
     }
@@ -69,7 +109,7 @@ pub(super) fn on_event(turn: &mut Turn, ev: &SseEvent) -> Result<Step, AgentErro
     }
 }
 
-pub(super) fn assistant(turn: &Turn) -> Value {
+fn assistant(turn: &Turn) -> Value {
     let calls: Vec<Value> = turn
         .calls
         .values()
@@ -84,7 +124,7 @@ pub(super) fn assistant(turn: &Turn) -> Value {
 }
 
 /// One `tool` message per answer; the format has no error flag, so an error says so first.
-pub(super) fn tool_results(answers: &[Answer]) -> Vec<Value> {
+fn tool_results(answers: &[Answer]) -> Vec<Value> {
     answers
         .iter()
         .map(|(id, content, error)| {

@@ -129,7 +129,6 @@ impl Simulator {
             .with_state(shared.clone());
         let (slack_base, slack_task) = serve(slack).await?;
         let (conductor_base, conductor_task) = serve(conductor).await?;
-        let _ = shared.model.conductor.set((format!("{conductor_base}/api"), options.conductor_auth.clone()));
         let model = Router::new()
             .route("/v1/messages", post(model::messages))
             .route("/v1/chat/completions", post(model::chat_completions))

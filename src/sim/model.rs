@@ -4,7 +4,8 @@
 //! OpenAI chat completions (`POST /v1/chat/completions`), streamed or whole. Text and tool
 //! arguments stream in small fragments, as the real APIs do. Overloads on request (Anthropic 529,
 //! OpenAI 503, both with retry-after). A scenario without a script gets the default one: ask for
-//! `get_incident_details`, then answer with the playbook engine's reply for the execution.
+//! `get_incident_details`, then answer from the scenario's own data (its execution's failure
+//! and its description): the simulator never runs the code under test.
 
 use std::sync::Mutex;
 
@@ -17,12 +18,7 @@ use serde_json::{Value, json};
 
 use super::scenario::{LlmTurn, Scenario, ToolCallTurn};
 
-/// The final turn of the default script: the playbook engine's reply for the execution.
-const PLAYBOOK: &str = "{playbook}";
-
 pub struct ModelSim {
-    /// The simulated Conductor (its API base and Orkes key), for the default script's answer.
-    pub(super) conductor: std::sync::OnceLock<(String, Option<(String, String)>)>,
     key: String,
     scenarios: Vec<Scenario>,
     overloaded: Mutex<usize>,
@@ -31,45 +27,12 @@ pub struct ModelSim {
 
 impl ModelSim {
     pub fn new(key: &str, scenarios: Vec<Scenario>) -> ModelSim {
-        ModelSim {
-            conductor: std::sync::OnceLock::new(),
-            key: key.to_string(),
-            scenarios,
-            overloaded: Mutex::new(0),
-            requests: Mutex::default(),
-        }
+        ModelSim { key: key.to_string(), scenarios, overloaded: Mutex::new(0), requests: Mutex::default() }
     }
 
     /// The next `n` requests answer 529 Overloaded with `retry-after: 1`.
     pub fn inject_overloaded(&self, n: usize) {
         *self.overloaded.lock().unwrap_or_else(|p| p.into_inner()) += n;
-    }
-
-    /// The playbook engine's reply for the execution, investigated against the simulated
-    /// Conductor (what the default script answers: scenarios.md).
-    async fn playbook_reply(&self, execution_id: &str) -> String {
-        use crate::conductor::ConductorAuth;
-        use crate::secret::Secret;
-        let fallback = "*Issue*: scripted model\n*Findings*:\n• The scripted model could not run the playbook.\n*Likely root cause*: Inconclusive — needs human: no script\n*Suggested next step*: Read the findings.";
-        let (Some((url, auth)), Ok(alert)) =
-            (self.conductor.get(), crate::slack::alert::parse_text(&format!("/execution/{execution_id}")))
-        else {
-            return fallback.into();
-        };
-        let auth = auth.clone().map(|(key_id, secret)| ConductorAuth { key_id, key_secret: Secret::new(secret) });
-        let client = std::sync::Arc::new(crate::conductor::ConductorClient::new(url, auth));
-        let timing = crate::conductor::dispatch::Timing::new(
-            std::time::Duration::from_secs(60),
-            crate::sim::SIMULATED_STUCK_AFTER,
-        );
-        let toolbox = std::sync::Arc::new(crate::tools::Toolbox::new(client, timing, 8));
-        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let reasoner = crate::reasoner::Reasoner::Playbook;
-        match crate::core::investigate(crate::domain::Ts::now(), &alert, &toolbox, &reasoner, &tx).await {
-            // As a model would write it: the agent escapes it for Slack itself.
-            Ok(h) => crate::slack::reply::render(&h).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"),
-            Err(_) => fallback.into(),
-        }
     }
 
     /// The request bodies received (the conversation the product sent).
@@ -92,11 +55,26 @@ impl ModelSim {
                         input: json!({"execution_id": "{execution_id}"}),
                     }],
                 },
-                LlmTurn::Text { text: PLAYBOOK.into() },
+                LlmTurn::Text { text: default_answer(scenario, &id) },
             ]
         });
         (turns, id)
     }
+}
+
+/// The default script's answer, written from the scenario's own data: its execution's
+/// `reasonForIncompletion` as the finding and its description as the cause. (The simulator
+/// never runs the product's code to answer.)
+fn default_answer(scenario: Option<&Scenario>, execution_id: &str) -> String {
+    let Some(s) = scenario else {
+        return "*Issue*: an execution no scenario knows\n*Findings*:\n• The scripted model has no scenario for this execution.\n*Likely root cause*: Inconclusive — needs human: no scenario\n*Suggested next step*: Read the findings.".into();
+    };
+    let reason = s.executions.get(execution_id).and_then(|e| e["reasonForIncompletion"].as_str()).unwrap_or("");
+    let finding = reason.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("the health check failed");
+    format!(
+        "*Issue*: {} (scenario {})\n*Findings*:\n• {finding}\n*Likely root cause*: {}\n*Suggested next step*: Confirm the cause in the cluster.",
+        s.name, s.name, s.description
+    )
 }
 
 /// Fills `{execution_id}` and `{pod:<regex>}` from the conversation.
@@ -189,9 +167,6 @@ async fn next_turn(
                 .map(|c| ToolCallTurn { input: fill(&c.input, &execution_id, &conversation), name: c.name })
                 .collect(),
         },
-        Some(LlmTurn::Text { text }) if text == PLAYBOOK => {
-            LlmTurn::Text { text: sim.playbook_reply(&execution_id).await }
-        }
         Some(text) => text,
         None => LlmTurn::Text { text: String::new() },
     };

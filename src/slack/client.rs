@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use thiserror::Error;
 
-use crate::domain::Ts;
+use super::alert::{self, NotAnAlert};
+use super::reply;
+use crate::domain::{Alert, Ts};
 use crate::http;
 use crate::secret::Secret;
 
@@ -69,6 +71,7 @@ pub struct SlackClient {
     base: String,
     token: Secret,
     not_before: Budget,
+    stats: Arc<http::Stats>,
 }
 
 impl SlackClient {
@@ -78,7 +81,18 @@ impl SlackClient {
         if !base.ends_with('/') {
             base.push('/');
         }
-        SlackClient { http: http::client(Duration::from_secs(30)), base, token, not_before: Budget::default() }
+        SlackClient {
+            http: http::client(Duration::from_secs(30)),
+            base,
+            token,
+            not_before: Budget::default(),
+            stats: Arc::default(),
+        }
+    }
+
+    /// What this client counted (failed calls, rate-limit waits).
+    pub fn stats(&self) -> Arc<http::Stats> {
+        self.stats.clone()
     }
 
     /// Waits until `method`'s shared budget allows a call (other methods are not held up).
@@ -102,7 +116,7 @@ impl SlackClient {
         if let Err(e) = &result
             && e.api_error() != Some(ALREADY_REACTED)
         {
-            crate::metrics::SLACK_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.stats.failed();
         }
         result
     }
@@ -135,7 +149,7 @@ impl SlackClient {
                         return Err(SlackError::RateLimited { method: method.into(), retries: limited });
                     }
                     tracing::warn!(method, wait_ms = wait.as_millis() as u64, "Slack rate limit; waiting as told");
-                    crate::metrics::RATE_LIMIT_WAITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.stats.waited();
                     self.hold(method, wait);
                     Duration::ZERO
                 }
@@ -225,6 +239,17 @@ impl SlackClient {
         Ok(all)
     }
 
+    /// Every top-level message after `oldest`, oldest first, each read as an alert or not.
+    pub async fn alerts_since(&self, channel: &str, oldest: Ts, limit: u32) -> Result<Vec<ChannelMessage>, SlackError> {
+        let messages = self.history_since(channel, oldest, limit).await?;
+        Ok(messages.iter().filter_map(ChannelMessage::read).collect())
+    }
+
+    /// Whether the thread of `ts` holds a triage reply (of any instance of this product).
+    pub async fn thread_answered(&self, channel: &str, ts: Ts) -> Result<bool, SlackError> {
+        Ok(self.replies(channel, ts).await?.iter().skip(1).any(reply::is_triage_reply))
+    }
+
     /// The whole thread of `ts` (the parent first), all pages.
     pub async fn replies(&self, channel: &str, ts: Ts) -> Result<Vec<Value>, SlackError> {
         let mut all = Vec::new();
@@ -265,6 +290,21 @@ impl SlackClient {
             Err(e) if e.api_error() == Some(ALREADY_REACTED) => Ok(Reaction::AlreadyThere),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// A message of the channel: its ts, and the alert it carries (or why it carries none).
+#[derive(Clone, Debug)]
+pub struct ChannelMessage {
+    pub ts: Ts,
+    pub alert: Result<Alert, NotAnAlert>,
+}
+
+impl ChannelMessage {
+    /// None for a message without a ts (Slack always sends one).
+    pub fn read(message: &Value) -> Option<ChannelMessage> {
+        let ts = message.get("ts").and_then(Value::as_str).and_then(Ts::parse)?;
+        Some(ChannelMessage { ts, alert: alert::from_message(message) })
     }
 }
 

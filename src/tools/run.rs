@@ -69,6 +69,11 @@ pub struct Toolbox {
 }
 
 impl Toolbox {
+    /// The Conductor client's counts (failed calls), for the metrics.
+    pub fn conductor_stats(&self) -> Arc<crate::http::Stats> {
+        self.conductor.stats()
+    }
+
     pub fn new(conductor: Arc<ConductorClient>, timing: Timing, max_dispatches: usize) -> Toolbox {
         Toolbox {
             conductor,

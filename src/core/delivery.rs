@@ -1,0 +1,43 @@
+//! Delivery: the look at the alert's thread (is it answered already?) and the post of a reply
+//! with its done/failed reaction. The job and the operator's approve both go through here.
+
+use super::Shared;
+use crate::domain::Ts;
+use crate::protocol::{Event, Service};
+use crate::slack::reply;
+
+/// Whether the thread already holds a triage reply (of any instance). A failed read counts as
+/// "no": the check runs again right before posting.
+pub async fn thread_answered(shared: &Shared, ts: Ts) -> bool {
+    let s = &shared.services;
+    match s.slack.thread_answered(&s.channel, ts).await {
+        Ok(answered) => answered,
+        Err(e) => {
+            tracing::warn!(alert_ts = %ts, error = %e, "cannot read the alert's thread");
+            false
+        }
+    }
+}
+
+/// Posts a reply into the alert's thread and marks the alert done (or failed); the reply's ts,
+/// or None when posting failed (reported as `triage.failed`).
+pub async fn post(shared: &Shared, alert_ts: Ts, text: &str, failed: bool) -> Option<Ts> {
+    let s = &shared.services;
+    match s.slack.post_reply(&s.channel, alert_ts, text, reply::blocks(text)).await {
+        Ok(message_ts) => {
+            tracing::info!(%alert_ts, %message_ts, failed, "reply posted");
+            shared.emit(Event::PostSent { alert_ts, channel: s.channel.clone(), thread_ts: alert_ts, message_ts });
+            let emoji = if failed { &shared.config.slack.failed_emoji } else { &shared.config.slack.done_emoji };
+            if let Err(e) = s.slack.react(&s.channel, alert_ts, emoji).await {
+                tracing::warn!(%alert_ts, error = %e, "could not mark the alert");
+            }
+            Some(message_ts)
+        }
+        Err(e) => {
+            tracing::error!(%alert_ts, error = %e, "posting the reply failed");
+            let error = format!("posting the reply failed: {e}");
+            shared.emit(Event::TriageFailed { alert_ts, error, cause: Some(Service::Slack) });
+            None
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Intake: read what is new in the channel, record every new alert, its incident and the new
+//! high-water mark in one state write (so nothing seen is ever lost), and start one job per
+//! alert that needs work. Also announces the drafts already waiting in the state file.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::engine::Engine;
+use super::handle::CoreError;
+use super::{job, lifecycle};
+use crate::domain::{Alert, Ts};
+use crate::protocol::{Event, SkipReason};
+use crate::store::{AlertRecord, AlertStatus, ChannelState, Incident, StateError, state::now_secs};
+
+/// However long the product was down, it reads at most this far back (older alerts are stale).
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+impl Engine {
+    /// Reads what is new in the channel, records it, and starts a job for every alert that
+    /// needs one (new, resumed after a restart, or a foreign claim whose lease ran out).
+    pub(super) async fn poll(&mut self) -> Result<usize, CoreError> {
+        let sh = self.shared.clone();
+        let config = &sh.config;
+        let now = Ts::now();
+        let high_water = sh.read(|c| c.high_water).await?;
+        let oldest = match high_water {
+            Some(h) => h.max(now.minus(CATCH_UP_LIMIT)),
+            None => now.minus(config.lookback),
+        };
+        let messages = sh.services.slack.alerts_since(&sh.services.channel, oldest, config.slack.page_size).await?;
+
+        let mut seen: Vec<(Ts, Alert)> = Vec::new();
+        let mut newest = high_water;
+        for message in &messages {
+            let ts = message.ts;
+            newest = Some(newest.map_or(ts, |h| h.max(ts)));
+            match &message.alert {
+                Ok(a) => seen.push((ts, a.clone())),
+                Err(why) => tracing::debug!(%ts, %why, "not an alert"),
+            }
+        }
+
+        // One write records every new alert, its incident, and the new high-water mark.
+        let (lookback, cooldown) = (config.lookback, config.refire_cooldown);
+        let recorded = sh.state(move |c| record_new(c, seen, newest, now, lookback, cooldown)).await?;
+        if !recorded.is_empty() {
+            tracing::info!(new = recorded.len(), messages = messages.len(), "poll found new alerts");
+        }
+        for (ts, alert, stale) in &recorded {
+            self.announce(*ts, alert);
+            if *stale {
+                sh.emit(Event::AlertSkipped { alert_ts: *ts, reason: SkipReason::Stale });
+            }
+        }
+        let lease = config.slack.claim_lease;
+        let work = sh.read(move |c| needs_work(c, now, lease)).await?;
+        self.start_jobs(work);
+        Ok(recorded.iter().filter(|(_, _, stale)| !stale).count())
+    }
+
+    fn start_jobs(&mut self, work: Vec<(Ts, AlertRecord, bool)>) {
+        for (ts, record, first_of_incident) in work {
+            if !self.active.lock().map(|mut a| a.insert(ts)).unwrap_or(false) {
+                continue;
+            }
+            // An incident's first alert is marked running before any job starts, so a re-fire
+            // in the same batch waits for it instead of racing it.
+            if first_of_incident && let Ok(mut running) = self.shared.running.lock() {
+                running.insert(record.signature.clone(), (ts, watch::channel(()).0));
+            }
+            self.announce(ts, &record.alert);
+            let job = job::Job::new(self.shared.clone(), ts, record, self.active.clone());
+            self.jobs.spawn(job.run());
+        }
+    }
+
+    /// Drafts waiting for approval in the state file (queued by this process before a restart,
+    /// or by a service sharing the file) that this process has not shown yet: announced with
+    /// their text, so a console can decide on them. Returns how many.
+    pub(super) async fn announce_queued(&mut self) -> Result<usize, StateError> {
+        let announced: HashSet<Ts> = self.announced.clone();
+        let queued: Vec<(Ts, Alert, String)> = self
+            .shared
+            .read(move |c| {
+                c.alerts
+                    .iter()
+                    .filter(|(ts, r)| r.status == AlertStatus::Queued && !announced.contains(ts))
+                    .filter_map(|(ts, r)| Some((*ts, r.alert.clone(), r.text.clone()?)))
+                    .collect()
+            })
+            .await?;
+        for (ts, alert, text) in &queued {
+            self.announce(*ts, alert);
+            self.shared.emit(Event::HypothesisReady {
+                alert_ts: *ts,
+                execution_id: alert.execution_id.clone(),
+                text: text.clone(),
+                root_cause: String::new(),
+                refire_of: None,
+            });
+            self.shared.emit(Event::PostQueued { alert_ts: *ts, reason: SkipReason::QueuedForApproval });
+        }
+        Ok(queued.len())
+    }
+
+    fn announce(&mut self, ts: Ts, alert: &Alert) {
+        if self.announced.insert(ts) {
+            self.shared.emit(Event::AlertReceived {
+                alert_ts: ts,
+                execution_id: alert.execution_id.clone(),
+                severity: alert.severity,
+                cluster: alert.cluster.clone(),
+                kinds: alert.kinds(),
+            });
+            self.shared.emit(Event::AlertDetail { alert_ts: ts, alert: alert.clone() });
+        }
+    }
+}
+
+/// Records the alerts not seen before (stale ones as skipped), opens an incident for each that
+/// starts one, and advances the high-water mark; returns what was new, with its staleness.
+fn record_new(
+    c: &mut ChannelState,
+    seen: Vec<(Ts, Alert)>,
+    newest: Option<Ts>,
+    now: Ts,
+    lookback: Duration,
+    cooldown: Duration,
+) -> Vec<(Ts, Alert, bool)> {
+    let mut fresh = Vec::new();
+    for (ts, alert) in seen {
+        if c.alerts.contains_key(&ts) {
+            continue;
+        }
+        let stale = ts.age(now) > lookback;
+        let signature = alert.signature();
+        let rank = alert.severity.map(|s| s as u8);
+        if !stale
+            && lifecycle::refire(c.incidents.get(&signature), ts, rank, now_secs(), cooldown)
+                == lifecycle::Refire::NewIncident
+        {
+            let incident = Incident {
+                first_ts: ts,
+                severity: alert.severity,
+                triaged_at: now_secs(),
+                status: AlertStatus::Pending,
+                text: None,
+                root_cause: None,
+                refires: 0,
+            };
+            c.incidents.insert(signature.clone(), incident);
+        }
+        let record = AlertRecord {
+            status: if stale { AlertStatus::Skipped } else { AlertStatus::Pending },
+            alert: alert.clone(),
+            signature,
+            claimed_at: None,
+            reply_ts: None,
+            text: None,
+            updated_at: now_secs(),
+            owner: None,
+        };
+        c.alerts.insert(ts, record);
+        fresh.push((ts, alert, stale));
+    }
+    c.high_water = newest;
+    fresh
+}
+
+/// Every alert that needs work (new, resumed after a restart, or a foreign claim whose lease
+/// ran out), oldest first so an original starts before its re-fires; with whether it is its
+/// incident's first alert.
+fn needs_work(c: &ChannelState, now: Ts, lease: Duration) -> Vec<(Ts, AlertRecord, bool)> {
+    c.alerts
+        .iter()
+        .filter(|(ts, r)| match r.status {
+            AlertStatus::Claimed if r.claimed_by_another() => false,
+            AlertStatus::Pending | AlertStatus::Claimed | AlertStatus::Interrupted => true,
+            AlertStatus::ClaimedElsewhere => ts.age(now) >= lease,
+            _ => false,
+        })
+        .map(|(ts, r)| {
+            let first = c.incidents.get(&r.signature).is_some_and(|i| i.first_ts == *ts);
+            (*ts, r.clone(), first)
+        })
+        .collect()
+}
