@@ -235,84 +235,120 @@ fn state_dir() -> PathBuf {
     dirs::state_dir().or_else(dirs::data_local_dir).unwrap_or_else(|| PathBuf::from(".")).join("oncall-triage")
 }
 
-impl Config {
-    /// Resolves every setting. With `demo`, real endpoints and credentials are ignored and the
-    /// state file is a throwaway one (the simulator's addresses are attached afterwards).
-    pub fn resolve(src: &Sources, demo: bool) -> Result<Config, ConfigError> {
-        let get = |var: &'static str| {
-            if demo && REAL_WORLD.contains(&var) { None } else { src.get(var) }
-        };
-        let text = |var: &'static str, default: &str| get(var).unwrap_or(default).to_string();
-        let duration = |var: &'static str, default: &str| -> Result<Duration, ConfigError> {
-            let value = get(var).unwrap_or(default);
-            humantime::parse_duration(value).map_err(|_| ConfigError::Invalid {
-                var,
-                value: value.to_string(),
-                expected: "a duration such as 90s, 15m or 1h",
-            })
-        };
-        let number = |var: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
-            match get(var) {
-                None => Ok(default),
-                Some(v) => v.parse::<u64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| {
-                    ConfigError::Invalid { var, value: v.to_string(), expected: "a whole number in range" }
-                }),
-            }
-        };
+/// Reads settings from their sources (the demo ignores the real-world ones), each kind of
+/// value with its own one-line error.
+struct Reader<'a> {
+    src: &'a Sources,
+    demo: bool,
+}
 
-        let kind = match get("ONCALL_REASONER").unwrap_or("playbook") {
-            "playbook" => ReasonerKind::Playbook,
-            "anthropic" => ReasonerKind::Anthropic,
-            "openai" => ReasonerKind::Openai,
-            other => {
-                return Err(ConfigError::Invalid {
-                    var: "ONCALL_REASONER",
-                    value: other.to_string(),
-                    expected: "playbook, anthropic or openai",
-                });
-            }
-        };
-        let post = match get("ONCALL_POST").unwrap_or("auto") {
-            "auto" => PostPolicy::Auto,
-            "queue" => PostPolicy::Queue,
-            "never" => PostPolicy::Never,
-            other => {
-                return Err(ConfigError::Invalid {
-                    var: "ONCALL_POST",
-                    value: other.to_string(),
-                    expected: "auto, queue or never",
-                });
-            }
-        };
-        let auth = match (get("CONDUCTOR_AUTH_KEY"), get("CONDUCTOR_AUTH_SECRET")) {
+impl Reader<'_> {
+    fn get(&self, var: &'static str) -> Option<&str> {
+        if self.demo && REAL_WORLD.contains(&var) { None } else { self.src.get(var) }
+    }
+
+    fn text(&self, var: &'static str, default: &str) -> String {
+        self.get(var).unwrap_or(default).to_string()
+    }
+
+    fn duration(&self, var: &'static str, default: &str) -> Result<Duration, ConfigError> {
+        let value = self.get(var).unwrap_or(default);
+        humantime::parse_duration(value).map_err(|_| ConfigError::Invalid {
+            var,
+            value: value.to_string(),
+            expected: "a duration such as 90s, 15m or 1h",
+        })
+    }
+
+    fn number(&self, var: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(v) => v.parse::<u64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| ConfigError::Invalid {
+                var,
+                value: v.to_string(),
+                expected: "a whole number in range",
+            }),
+        }
+    }
+
+    /// One of a closed set of words.
+    fn choice<T: Copy>(
+        &self,
+        var: &'static str,
+        default: T,
+        words: &[(&str, T)],
+        expected: &'static str,
+    ) -> Result<T, ConfigError> {
+        let Some(value) = self.get(var) else { return Ok(default) };
+        words.iter().find(|(w, _)| *w == value).map(|(_, t)| *t).ok_or_else(|| ConfigError::Invalid {
+            var,
+            value: value.to_string(),
+            expected,
+        })
+    }
+
+    /// The Orkes application key: both halves, or neither.
+    fn conductor_auth(&self) -> Result<Option<ConductorAuth>, ConfigError> {
+        match (self.get("CONDUCTOR_AUTH_KEY"), self.get("CONDUCTOR_AUTH_SECRET")) {
             (Some(key), Some(secret)) => {
-                Some(ConductorAuth { key_id: key.to_string(), key_secret: Secret::new(secret) })
+                Ok(Some(ConductorAuth { key_id: key.to_string(), key_secret: Secret::new(secret) }))
             }
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(ConfigError::Missing {
-                    var: "CONDUCTOR_AUTH_SECRET",
-                    hint: "CONDUCTOR_AUTH_KEY is set, so its secret is needed too",
-                });
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError::Missing {
-                    var: "CONDUCTOR_AUTH_KEY",
-                    hint: "CONDUCTOR_AUTH_SECRET is set, so its key id is needed too",
-                });
-            }
-        };
-        let model = get("ONCALL_MODEL")
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ConfigError::Missing {
+                var: "CONDUCTOR_AUTH_SECRET",
+                hint: "CONDUCTOR_AUTH_KEY is set, so its secret is needed too",
+            }),
+            (None, Some(_)) => Err(ConfigError::Missing {
+                var: "CONDUCTOR_AUTH_KEY",
+                hint: "CONDUCTOR_AUTH_SECRET is set, so its key id is needed too",
+            }),
+        }
+    }
+
+    /// The model name: given, Anthropic's default, or (demo) any name the scripted model takes.
+    fn model(&self, kind: ReasonerKind) -> Result<Option<String>, ConfigError> {
+        let model = self
+            .get("ONCALL_MODEL")
             .map(str::to_string)
             .or_else(|| (kind == ReasonerKind::Anthropic).then(|| "claude-sonnet-4-6".to_string()))
-            // The demo's scripted model answers to any name.
-            .or_else(|| demo.then(|| "sim-model".to_string()));
+            .or_else(|| self.demo.then(|| "sim-model".to_string()));
         if kind == ReasonerKind::Openai && model.is_none() {
             return Err(ConfigError::Missing {
                 var: "ONCALL_MODEL",
                 hint: "the openai reasoner needs the model name your server serves (--model)",
             });
         }
+        Ok(model)
+    }
+}
+
+impl Config {
+    /// Resolves every setting. With `demo`, real endpoints and credentials are ignored and the
+    /// state file is a throwaway one (the simulator's addresses are attached afterwards).
+    pub fn resolve(src: &Sources, demo: bool) -> Result<Config, ConfigError> {
+        let r = Reader { src, demo };
+        let get = |var: &'static str| r.get(var);
+        let text = |var: &'static str, default: &str| r.text(var, default);
+        let duration = |var: &'static str, default: &str| r.duration(var, default);
+        let number = |var: &'static str, default: u64, min: u64, max: u64| r.number(var, default, min, max);
+        let kind = r.choice(
+            "ONCALL_REASONER",
+            ReasonerKind::Playbook,
+            &[
+                ("playbook", ReasonerKind::Playbook),
+                ("anthropic", ReasonerKind::Anthropic),
+                ("openai", ReasonerKind::Openai),
+            ],
+            "playbook, anthropic or openai",
+        )?;
+        let post = r.choice(
+            "ONCALL_POST",
+            PostPolicy::Auto,
+            &[("auto", PostPolicy::Auto), ("queue", PostPolicy::Queue), ("never", PostPolicy::Never)],
+            "auto, queue or never",
+        )?;
+        let auth = r.conductor_auth()?;
+        let model = r.model(kind)?;
         let metrics_addr = match get("ONCALL_METRICS_ADDR") {
             None => None,
             Some(v) => Some(v.parse().map_err(|_| ConfigError::Invalid {

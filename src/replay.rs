@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::config::{Config, Sources};
+use crate::config::{Config, ReasonerKind, Sources};
 use crate::domain::Ts;
 use crate::domain::{Alert, CommandStatus};
 use crate::reasoner::Reasoner;
@@ -112,8 +112,11 @@ pub async fn replay(path: &Path, toolbox: impl Fn(&Config, &str) -> Toolbox) -> 
         .first("execution.read")
         .map(|l| l["execution"].clone())
         .ok_or("the failing execution was not recorded (the triage failed before reading it): nothing to replay")?;
-    let reasoner_name =
-        t.first("triage.started").and_then(|l| l["reasoner"].as_str()).unwrap_or("playbook").to_string();
+    // Read back as the product wrote it: a reasoner the product does not know is the playbook.
+    let reasoner = t
+        .first("triage.started")
+        .and_then(|l| serde_json::from_value::<ReasonerKind>(l["reasoner"].clone()).ok())
+        .unwrap_or(ReasonerKind::Playbook);
     let commands: Vec<Value> = t.calls().iter().filter_map(fixture).collect();
     let mut scenario = json!({
         "name": format!("replay of {}", path.display()),
@@ -121,7 +124,7 @@ pub async fn replay(path: &Path, toolbox: impl Fn(&Config, &str) -> Toolbox) -> 
         "executions": {alert.execution_id.clone(): execution},
         "commands": commands,
     });
-    if reasoner_name != "playbook" {
+    if reasoner != ReasonerKind::Playbook {
         scenario["llm"] = Value::Array(t.of("model.turn").map(|l| llm_turn(&l["reply"])).collect());
     }
     let scenario: Scenario = serde_json::from_value(scenario).map_err(|e| format!("cannot build the replay: {e}"))?;
@@ -129,19 +132,19 @@ pub async fn replay(path: &Path, toolbox: impl Fn(&Config, &str) -> Toolbox) -> 
     let sim = Simulator::start(vec![scenario], options).await.map_err(|e| format!("cannot start the replay: {e}"))?;
     let mut config = Config::resolve(&Sources::default(), true).map_err(|e| e.to_string())?;
     sim.configure(&mut config);
-    // The stuck threshold the recorded run used, as its stuck commands say ("… after 5 s").
+    // The stuck threshold the recorded run used: how long its stuck commands sat SCHEDULED.
     let stuck_after = t
-        .of("tool.finished")
-        .filter_map(|l| l["summary"].as_str()?.split_once("still SCHEDULED after ")?.1.strip_suffix(" s")?.parse().ok())
-        .next()
-        .unwrap_or(1);
+        .of("dispatch.finished")
+        .filter(|l| serde_json::from_value::<CommandStatus>(l["status"].clone()).ok() == Some(CommandStatus::Scheduled))
+        .find_map(|l| l["elapsed_ms"].as_u64())
+        .map_or(1, |ms| (ms / 1000).max(1));
     config.conductor.stuck_after = Duration::from_secs(stuck_after);
     let toolbox = Arc::new(toolbox(&config, &sim.conductor_url));
     let key = Some(Secret::new(sim.options.model_key.clone()));
-    let reasoner = match reasoner_name.as_str() {
-        "anthropic" => Reasoner::Model(ModelAgent::new(Wire::Anthropic, &sim.anthropic_url, key, "replay")),
-        "openai" => Reasoner::Model(ModelAgent::new(Wire::OpenAi, &sim.openai_url, key, "replay")),
-        _ => Reasoner::Playbook,
+    let reasoner = match reasoner {
+        ReasonerKind::Anthropic => Reasoner::Model(ModelAgent::new(Wire::Anthropic, &sim.anthropic_url, key, "replay")),
+        ReasonerKind::Openai => Reasoner::Model(ModelAgent::new(Wire::OpenAi, &sim.openai_url, key, "replay")),
+        ReasonerKind::Playbook => Reasoner::Playbook,
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod keymap;
+mod keys;
 pub mod view;
 pub mod wrap;
 

@@ -26,10 +26,15 @@ pub enum CoreError {
     Closed,
 }
 
+/// How long `finish` waits for the flight recorder after the core stopped.
+const FAN_OUT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct CoreHandle {
     ops: mpsc::UnboundedSender<Op>,
     events: mpsc::UnboundedReceiver<Event>,
     task: JoinHandle<Result<(), CoreError>>,
+    /// Metrics and the flight recorder; ends after the core, once its last event is written.
+    fan_out: JoinHandle<()>,
 }
 
 impl CoreHandle {
@@ -50,7 +55,12 @@ impl CoreHandle {
     /// Waits for the core to stop; its result says whether the run did what was asked.
     pub async fn finish(self) -> Result<(), CoreError> {
         drop(self.events);
-        self.task.await.unwrap_or(Err(CoreError::Closed))
+        let result = self.task.await.unwrap_or(Err(CoreError::Closed));
+        // Bounded, in case a detached task still holds an event sender.
+        if tokio::time::timeout(FAN_OUT_GRACE, self.fan_out).await.is_err() {
+            tracing::warn!("the flight recorder did not finish in time; its last lines may be missing");
+        }
+        result
     }
 }
 
@@ -69,7 +79,7 @@ pub fn start(
     let (events_tx, mut inner_rx) = mpsc::unbounded_channel::<Event>();
     let (outer_tx, events_rx) = mpsc::unbounded_channel();
     let recorder = crate::store::transcript::Recorder::beside(&config.state_file);
-    tokio::spawn(async move {
+    let fan_out = tokio::spawn(async move {
         while let Some(event) = inner_rx.recv().await {
             metrics.observe(&event);
             recorder.record(&event);
@@ -78,6 +88,8 @@ pub fn start(
                 continue;
             }
         }
+        // Every event sender is gone (the core stopped): the recorder writes what is left.
+        let _ = tokio::task::spawn_blocking(move || recorder.finish()).await;
     });
     let shared = Arc::new(Shared {
         investigations: Semaphore::new(config.max_triages),
@@ -89,5 +101,5 @@ pub fn start(
     });
     let engine = Engine { shared, jobs: JoinSet::new(), active: Arc::default(), announced: HashSet::new() };
     let task = tokio::spawn(engine.run(mode, ops_rx));
-    CoreHandle { ops: ops_tx, events: events_rx, task }
+    CoreHandle { ops: ops_tx, events: events_rx, task, fan_out }
 }

@@ -14,9 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::conductor::Execution;
-use crate::domain::Hypothesis;
-use crate::domain::Ts;
-use crate::domain::{Alert, AlertKind};
+use crate::domain::{Alert, AlertKind, Hypothesis, Issue, Ts};
 use crate::protocol::Event;
 use crate::tools::condense::{self, Group};
 use crate::tools::{Tool, ToolOutput, Toolbox};
@@ -250,36 +248,88 @@ pub async fn triage(alert: &Alert, inv: &Investigation, incident: &ToolOutput) -
         .and_then(|o| o.data.as_array().cloned())
         .unwrap_or_default();
     let focus = pick_pods(plan.focus, alert, &pods, plan.max_pods);
-    let mut second_calls = Vec::new();
-    for pod in &focus {
-        for tool in plan.per_pod {
-            let args = match tool {
-                Tool::PullPodLogs => json!({"podName": pod, "lines": 1000}),
-                _ => json!({"podName": pod}),
-            };
-            second_calls.push((*tool, args));
-        }
-    }
+    let second_calls: Vec<(Tool, Value)> = focus
+        .iter()
+        .flat_map(|pod| {
+            plan.per_pod.iter().map(move |tool| match tool {
+                Tool::PullPodLogs => (*tool, json!({"podName": pod, "lines": 1000})),
+                _ => (*tool, json!({"podName": pod})),
+            })
+        })
+        .collect();
     let second = inv.all(second_calls.clone()).await;
+    let all = || std::iter::once(incident).chain(&first).chain(&second);
 
-    let mut findings: Vec<String> = Vec::new();
-    let mut causes: Vec<String> = Vec::new();
-    let mut failed: Vec<String> = Vec::new();
-    for o in std::iter::once(incident).chain(&first).chain(&second).filter(|o| !o.ok) {
-        failed.push(o.summary.clone());
+    let mut r = Reading::default();
+    if let Some((stuck, after)) = all().find_map(|o| Some((o, o.not_polled?))) {
+        r.stuck_agent(stuck, after);
     }
+    if let Some(e) = &execution {
+        r.health_check(e);
+    }
+    r.pod_states(&focus, &pods);
+    r.logs(kind, &focus, &second, &second_calls);
+    r.events(&second);
+    r.top(first.iter().chain(&second));
+    r.ingress(kind, &first);
 
-    // The command nobody picked up says more than anything it would have returned.
-    if let Some(stuck) = std::iter::once(incident).chain(&first).chain(&second).find(|o| o.not_polled) {
-        let detail = stuck.summary.split_once("not polling: ").map_or(stuck.summary.as_str(), |(_, r)| r);
-        causes.push(format!(
-            "The in-cluster agent is not polling: {detail}. The cluster may be healthy, but nothing can be read from it until the agent runs."
+    let failed: Vec<String> = all().filter(|o| !o.ok).map(|o| o.summary.clone()).collect();
+    let Reading { mut findings, mut causes, mut decisive } = r;
+    decisive.dedup();
+    causes.splice(0..0, decisive);
+    findings.extend(failed);
+    // Pods of one deployment often share their events: say each thing once.
+    let mut seen = std::collections::HashSet::new();
+    findings.retain(|f| seen.insert(f.clone()));
+    findings.truncate(5);
+
+    let (check, next_step) = super::guide::guide(kind);
+    Hypothesis {
+        issue: super::guide::issue_line(alert, execution.as_deref()),
+        findings,
+        root_cause: conclude(kind, issues, &first, &causes),
+        check: Some(format!("the evidence gathered does not show a cause; check {check}")),
+        next_step: next_step.to_string(),
+    }
+}
+
+/// The root cause the kind and the causes found support, if any.
+fn conclude(kind: AlertKind, issues: &[Issue], first: &[ToolOutput], causes: &[String]) -> Option<String> {
+    match kind {
+        AlertKind::AuthStale => Some("The cluster is using a stale API key.".to_string()),
+        AlertKind::DomainCertificateWillExpire => {
+            issues.first().map(|i| format!("The certificate is close to expiry: {}", i.description))
+        }
+        AlertKind::DnsHealthy | AlertKind::DomainResolution if causes.is_empty() && first.iter().any(|o| o.ok) => Some(
+            "The ingress has an address, so the cause is outside the cluster (DNS, certificate or network path)."
+                .to_string(),
+        ),
+        _ => (!causes.is_empty()).then(|| causes.iter().take(2).cloned().collect::<Vec<_>>().join(" ")),
+    }
+}
+
+/// What the evidence says, read one kind of evidence at a time: findings to cite, causes they
+/// support, and the causes Kubernetes states outright (which go first).
+#[derive(Default)]
+struct Reading {
+    findings: Vec<String>,
+    causes: Vec<String>,
+    decisive: Vec<String>,
+}
+
+impl Reading {
+    /// The command nobody picked up says more than anything it would have returned.
+    fn stuck_agent(&mut self, stuck: &ToolOutput, after: std::time::Duration) {
+        let command = stuck.tool.map_or("", |t| t.name());
+        self.causes.push(format!(
+            "The in-cluster agent is not polling: the {command} command's task was still SCHEDULED after {} s. The cluster may be healthy, but nothing can be read from it until the agent runs.",
+            after.as_secs()
         ));
     }
 
-    if let Some(e) = &execution
-        && let Some(data) = &e.cluster_data
-    {
+    /// The figures the health check itself measured.
+    fn health_check(&mut self, e: &Execution) {
+        let Some(data) = &e.cluster_data else { return };
         let bits: Vec<String> = [
             data.pointer("/redis/usage").map(|v| format!("Redis {v}%")),
             data.pointer("/redis/decider_queue_size").map(|v| format!("decider queue {v} running workflows")),
@@ -290,128 +340,96 @@ pub async fn triage(alert: &Alert, inv: &Investigation, incident: &ToolOutput) -
         .flatten()
         .collect();
         if !bits.is_empty() {
-            findings.push(format!("Health check on {}: {}", e.context.cluster_name, bits.join(", ")));
+            self.findings.push(format!("Health check on {}: {}", e.context.cluster_name, bits.join(", ")));
         }
     }
 
-    // Pod states of the pods in focus.
-    for pod in &focus {
-        if let Some(state) = pod_state(&pods, pod) {
-            findings.push(format!("Pod {state}"));
-            if state.contains(" waiting: ") || state.contains(" terminated: ") || state.contains("phase ") {
-                causes.push(format!("Pod {state}."));
+    /// Pod states of the pods in focus (or the cluster's pod summary when none is in focus).
+    fn pod_states(&mut self, focus: &[String], pods: &[Value]) {
+        for pod in focus {
+            if let Some(state) = pod_state(pods, pod) {
+                self.findings.push(format!("Pod {state}"));
+                if state.contains(" waiting: ") || state.contains(" terminated: ") || state.contains("phase ") {
+                    self.causes.push(format!("Pod {state}."));
+                }
             }
         }
-    }
-    if focus.is_empty() && !pods.is_empty() {
-        let summary = condense::pods(&pods);
-        let last = summary.lines().last().unwrap_or("").to_string();
-        findings.push(last);
-    }
-
-    // Logs: the dominant entry, cited exactly.
-    let logs: Vec<(String, condense::LogDigest)> = second
-        .iter()
-        .zip(&second_calls)
-        .filter(|(o, (t, _))| *t == Tool::PullPodLogs && o.ok)
-        .filter_map(|(o, (_, args))| Some((args["podName"].as_str()?.to_string(), condense::log(o.data.as_str()?))))
-        .collect();
-    if let Some((pod, g)) = dominant(kind, &logs) {
-        let lines = g.key_lines();
-        let quoted: Vec<String> = lines.iter().map(|l| with_code(l)).collect();
-        let frame = g.app_frame().map(|f| format!(", thrown in {f}")).unwrap_or_default();
-        let times = if g.count > 1 { format!(" ×{}", g.count) } else { String::new() };
-        findings.push(format!("{pod} log{times}: {}{frame}", quoted.join(" — ")));
-        let level = if g.is_error() { "error" } else { "warning" };
-        causes.push(format!("The dominant {level} in {pod}'s log{times}: {}{frame}.", quoted.join(" — ")));
-    } else if !logs.is_empty() {
-        findings.push(format!("No ERROR or WARN entries in the logs of {}.", focus.join(", ")));
+        if focus.is_empty() && !pods.is_empty() {
+            let summary = condense::pods(pods);
+            self.findings.push(summary.lines().last().unwrap_or("").to_string());
+        }
     }
 
-    // Events: warnings of the pods in focus; some say the cause outright.
-    let mut decisive: Vec<String> = Vec::new();
-    for o in second.iter().filter(|o| o.tool == Some(Tool::GetPodEvents) && o.ok) {
-        let warnings: Vec<String> = o
-            .data
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|e| e.get("type").and_then(Value::as_str) == Some("Warning"))
-            .map(|e| {
+    /// Logs: the dominant entry, cited exactly.
+    fn logs(&mut self, kind: AlertKind, focus: &[String], second: &[ToolOutput], calls: &[(Tool, Value)]) {
+        let logs: Vec<(String, condense::LogDigest)> = second
+            .iter()
+            .zip(calls)
+            .filter(|(o, (t, _))| *t == Tool::PullPodLogs && o.ok)
+            .filter_map(|(o, (_, args))| Some((args["podName"].as_str()?.to_string(), condense::log(o.data.as_str()?))))
+            .collect();
+        if let Some((pod, g)) = dominant(kind, &logs) {
+            let quoted: Vec<String> = g.key_lines().iter().map(|l| with_code(l)).collect();
+            let frame = g.app_frame().map(|f| format!(", thrown in {f}")).unwrap_or_default();
+            let times = if g.count > 1 { format!(" ×{}", g.count) } else { String::new() };
+            self.findings.push(format!("{pod} log{times}: {}{frame}", quoted.join(" — ")));
+            let level = if g.is_error() { "error" } else { "warning" };
+            self.causes.push(format!("The dominant {level} in {pod}'s log{times}: {}{frame}.", quoted.join(" — ")));
+        } else if !logs.is_empty() {
+            self.findings.push(format!("No ERROR or WARN entries in the logs of {}.", focus.join(", ")));
+        }
+    }
+
+    /// Events: warnings of the pods in focus; some say the cause outright.
+    fn events(&mut self, second: &[ToolOutput]) {
+        for o in second.iter().filter(|o| o.tool == Some(Tool::GetPodEvents) && o.ok) {
+            let mut warnings = Vec::new();
+            let events = o.data.as_array().into_iter().flatten();
+            for e in events.filter(|e| e.get("type").and_then(Value::as_str) == Some("Warning")).take(2) {
                 let reason = e.get("reason").and_then(Value::as_str).unwrap_or("");
                 let count = e.get("count").and_then(Value::as_u64).unwrap_or(1);
                 let message: String =
                     e.get("message").and_then(Value::as_str).unwrap_or("").chars().take(160).collect();
                 if DECISIVE_EVENTS.contains(&reason) {
-                    decisive.push(format!("Kubernetes reports {reason} ×{count}: {}.", message.trim_end_matches('.')));
+                    self.decisive
+                        .push(format!("Kubernetes reports {reason} ×{count}: {}.", message.trim_end_matches('.')));
                 }
-                format!("{reason} ×{count}: {message}")
-            })
-            .take(2)
-            .collect();
-        if !warnings.is_empty() {
-            findings.push(format!("Events: {}", warnings.join("; ")));
+                warnings.push(format!("{reason} ×{count}: {message}"));
+            }
+            if !warnings.is_empty() {
+                self.findings.push(format!("Events: {}", warnings.join("; ")));
+            }
         }
     }
 
-    // top: the busiest pod by CPU.
-    if let Some((pod, cpu, memory)) = first
-        .iter()
-        .chain(&second)
-        .filter(|o| o.tool == Some(Tool::GetTopOutput) && o.ok)
-        .find_map(|o| busiest(&o.data))
-    {
-        findings.push(format!("Busiest pod (top): {pod} at {cpu} CPU, {memory} memory."));
+    /// top: the busiest pod by CPU.
+    fn top<'a>(&mut self, outputs: impl Iterator<Item = &'a ToolOutput>) {
+        let mut tops = outputs.filter(|o| o.tool == Some(Tool::GetTopOutput) && o.ok);
+        if let Some((pod, cpu, memory)) = tops.find_map(|o| busiest(&o.data)) {
+            self.findings.push(format!("Busiest pod (top): {pod} at {cpu} CPU, {memory} memory."));
+        }
     }
 
-    // Ingress: an empty address means the load balancer was never provisioned.
-    if let Some(ingress) = first.iter().find(|o| o.tool == Some(Tool::GetIngressInfo) && o.ok) {
+    /// Ingress: an empty address means the load balancer was never provisioned.
+    fn ingress(&mut self, kind: AlertKind, first: &[ToolOutput]) {
+        let Some(ingress) = first.iter().find(|o| o.tool == Some(Tool::GetIngressInfo) && o.ok) else { return };
         for ing in ingress.data.as_array().into_iter().flatten() {
             let name = ing.get("name").and_then(Value::as_str).unwrap_or("ingress");
             let hosts = ing.get("hosts").map(|h| h.to_string()).unwrap_or_default();
             match ing.get("address").and_then(Value::as_str).filter(|a| !a.is_empty()) {
                 None => {
-                    findings.push(format!("Ingress {name} {hosts} has no address."));
+                    self.findings.push(format!("Ingress {name} {hosts} has no address."));
                     if matches!(
                         kind,
                         AlertKind::DnsHealthy | AlertKind::DomainResolution | AlertKind::DomainReachability
                     ) {
-                        causes.push(format!(
+                        self.causes.push(format!(
                             "Ingress {name} has no load-balancer address: the load balancer was not provisioned."
                         ));
                     }
                 }
-                Some(addr) => findings.push(format!("Ingress {name} {hosts} → {addr}.")),
+                Some(addr) => self.findings.push(format!("Ingress {name} {hosts} → {addr}.")),
             }
         }
-    }
-
-    decisive.dedup();
-    causes.splice(0..0, decisive);
-    findings.extend(failed);
-    // Pods of one deployment often share their events: say each thing once.
-    let mut seen = std::collections::HashSet::new();
-    findings.retain(|f| seen.insert(f.clone()));
-    findings.truncate(5);
-
-    let (check, next_step) = super::guide::guide(kind);
-    let root_cause = match kind {
-        AlertKind::AuthStale => Some("The cluster is using a stale API key.".to_string()),
-        AlertKind::DomainCertificateWillExpire => {
-            issues.first().map(|i| format!("The certificate is close to expiry: {}", i.description))
-        }
-        AlertKind::DnsHealthy | AlertKind::DomainResolution if causes.is_empty() && first.iter().any(|o| o.ok) => Some(
-            "The ingress has an address, so the cause is outside the cluster (DNS, certificate or network path)."
-                .to_string(),
-        ),
-        _ => (!causes.is_empty()).then(|| causes.iter().take(2).cloned().collect::<Vec<_>>().join(" ")),
-    };
-    let issue = super::guide::issue_line(alert, execution.as_deref());
-    Hypothesis {
-        issue,
-        findings,
-        root_cause,
-        check: Some(format!("the evidence gathered does not show a cause; check {check}")),
-        next_step: next_step.to_string(),
     }
 }

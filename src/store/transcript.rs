@@ -18,15 +18,30 @@ use crate::protocol::Event;
 /// Transcripts kept (the oldest go first).
 pub const KEEP: usize = 5_000;
 
+/// Writes transcripts on its own thread, off the event path: `record` only formats the line and
+/// hands it over. `finish` (or dropping the recorder) lets the thread write everything handed
+/// over and waits for it, so a graceful stop loses no line.
 pub struct Recorder {
     dir: PathBuf,
+    lines: Option<std::sync::mpsc::Sender<(Ts, String)>>,
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Recorder {
-    /// Records into `dir` (created when needed), pruning the oldest transcripts beyond `KEEP`.
+    /// Records into `dir` (created when needed); the writer first prunes the oldest transcripts
+    /// beyond `KEEP`.
     pub fn new(dir: PathBuf) -> Recorder {
-        prune(&dir, KEEP);
-        Recorder { dir }
+        let (tx, rx) = std::sync::mpsc::channel::<(Ts, String)>();
+        let at = dir.clone();
+        let writer = std::thread::Builder::new()
+            .name("flight-recorder".into())
+            .spawn(move || {
+                prune(&at, KEEP);
+                write_all(&at, &rx);
+            })
+            .map_err(|e| tracing::warn!(error = %e, "cannot start the flight recorder"))
+            .ok();
+        Recorder { dir, lines: Some(tx), writer }
     }
 
     /// The transcripts of a state file live beside it.
@@ -35,23 +50,63 @@ impl Recorder {
     }
 
     pub fn path(&self, alert_ts: Ts) -> PathBuf {
-        self.dir.join(format!("{alert_ts}.jsonl"))
+        transcript_path(&self.dir, alert_ts)
     }
 
-    /// Appends the event to its alert's transcript (streamed model text is left out: the reply
-    /// and the model turns carry it). A failure is logged, never fatal.
+    /// Hands the event to the writer for its alert's transcript (streamed model text is left
+    /// out: the reply and the model turns carry it). Never blocks on the disk.
     pub fn record(&self, event: &Event) {
         let Some(ts) = event.alert_ts() else { return };
         if matches!(event, Event::ReasonerDelta { .. }) {
             return;
         }
         let line = event.to_json_line(SystemTime::now());
-        let written = std::fs::create_dir_all(&self.dir).and_then(|()| {
-            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(self.path(ts))?;
-            file.write_all(format!("{line}\n").as_bytes())
-        });
-        if let Err(e) = written {
-            tracing::warn!(alert_ts = %ts, error = %e, dir = %self.dir.display(), "cannot write the transcript");
+        if let Some(tx) = &self.lines {
+            let _ = tx.send((ts, line));
+        }
+    }
+
+    /// Waits until every line handed over is written.
+    pub fn finish(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        drop(self.lines.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn transcript_path(dir: &Path, alert_ts: Ts) -> PathBuf {
+    dir.join(format!("{alert_ts}.jsonl"))
+}
+
+/// The writer's loop: each wake-up takes every line waiting and appends them, one open per
+/// transcript. A failure is logged, never fatal.
+fn write_all(dir: &Path, lines: &std::sync::mpsc::Receiver<(Ts, String)>) {
+    while let Ok(first) = lines.recv() {
+        let mut batch: BTreeMap<Ts, String> = BTreeMap::new();
+        for (ts, line) in std::iter::once(first).chain(lines.try_iter()) {
+            let text = batch.entry(ts).or_default();
+            text.push_str(&line);
+            text.push('\n');
+        }
+        for (ts, text) in batch {
+            let written = std::fs::create_dir_all(dir).and_then(|()| {
+                let mut file = std::fs::OpenOptions::new().create(true).append(true).open(transcript_path(dir, ts))?;
+                file.write_all(text.as_bytes())
+            });
+            if let Err(e) = written {
+                tracing::warn!(alert_ts = %ts, error = %e, dir = %dir.display(), "cannot write the transcript");
+            }
         }
     }
 }
@@ -149,14 +204,18 @@ mod tests {
     #[test]
     fn records_per_alert_reads_back_and_prunes_the_oldest() {
         let dir = tempfile::tempdir().unwrap();
-        let recorder = Recorder::new(dir.path().join("t"));
+        let at = dir.path().join("t");
+        let recorder = Recorder::new(at.clone());
         let ts = Ts::from_micros(1_764_370_060_000_000);
+        let path = recorder.path(ts);
         recorder.record(&Event::TriageStarted { alert_ts: ts, execution_id: "x".into(), reasoner: "playbook".into() });
         recorder.record(&Event::ReasonerDelta { alert_ts: ts, text: "chatter".into() });
         recorder.record(&Event::PollFinished { new_alerts: 1, next_poll_in_ms: None });
-        let t = Transcript::read(&recorder.path(ts)).unwrap();
+        recorder.finish();
+        let t = Transcript::read(&path).unwrap();
         assert_eq!(t.lines.len(), 1);
         assert_eq!(t.first("triage.started").unwrap()["reasoner"], "playbook");
+        let recorder = Recorder::new(at.clone());
         for n in 0..5 {
             recorder.record(&Event::TriageStarted {
                 alert_ts: Ts::from_micros(n),
@@ -164,9 +223,34 @@ mod tests {
                 reasoner: "playbook".into(),
             });
         }
-        prune(&dir.path().join("t"), 2);
-        let left = std::fs::read_dir(dir.path().join("t")).unwrap().count();
+        recorder.finish();
+        prune(&at, 2);
+        let left = std::fs::read_dir(&at).unwrap().count();
         assert_eq!(left, 2);
-        assert!(recorder.path(ts).exists(), "the newest is kept");
+        assert!(path.exists(), "the newest is kept");
+    }
+
+    #[test]
+    fn every_line_handed_over_is_written_in_order_by_the_time_finish_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let recorder = Recorder::new(dir.path().to_path_buf());
+        let alerts: Vec<Ts> = (0..3).map(|n| Ts::from_micros(1_764_370_060_000_000 + n)).collect();
+        for i in 0..3000 {
+            let ts = alerts[i % 3];
+            recorder.record(&Event::ToolFinished {
+                alert_ts: ts,
+                call_id: format!("call-{i}"),
+                ok: true,
+                summary: String::new(),
+            });
+        }
+        let paths: Vec<PathBuf> = alerts.iter().map(|ts| recorder.path(*ts)).collect();
+        recorder.finish();
+        for (n, path) in paths.iter().enumerate() {
+            let t = Transcript::read(path).unwrap();
+            let ids: Vec<String> = t.lines.iter().map(|l| l["call_id"].as_str().unwrap().to_string()).collect();
+            let expected: Vec<String> = (0..3000).filter(|i| i % 3 == n).map(|i| format!("call-{i}")).collect();
+            assert_eq!(ids, expected);
+        }
     }
 }

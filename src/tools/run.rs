@@ -34,7 +34,7 @@ pub struct ToolOutput {
     pub workflow_id: Option<String>,
     /// The command was dispatched but nobody in the cluster picked it up (its task stayed
     /// SCHEDULED): the in-cluster agent is not polling.
-    pub not_polled: bool,
+    pub not_polled: Option<std::time::Duration>,
 }
 
 impl ToolOutput {
@@ -46,7 +46,7 @@ impl ToolOutput {
             summary,
             data: Value::Null,
             workflow_id: None,
-            not_polled: false,
+            not_polled: None,
         }
     }
 }
@@ -185,7 +185,7 @@ impl Toolbox {
                 condensed: condense::for_tool(tool, &data),
                 data,
                 workflow_id: None,
-                not_polled: false,
+                not_polled: None,
             };
         };
         if let Some(plan) = &call.plan {
@@ -221,14 +221,16 @@ impl Toolbox {
                     condensed,
                     data,
                     workflow_id: Some(workflow_id),
-                    not_polled: false,
+                    not_polled: None,
                 }
             }
             other => {
                 let problem = other.problem().unwrap_or_default();
                 let mut out = ToolOutput::failed(Some(tool), format!("{} unavailable: {problem}", tool.name()));
                 out.workflow_id = Some(workflow_id);
-                out.not_polled = matches!(other, Ended::AgentNotPolling { .. });
+                if let Ended::AgentNotPolling { after } = other {
+                    out.not_polled = Some(after);
+                }
                 out
             }
         }

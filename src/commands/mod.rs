@@ -11,17 +11,18 @@ use crate::cli::{Cli, Command};
 use crate::conductor::ConductorClient;
 use crate::conductor::dispatch::Timing;
 use crate::config::{Config, ConfigError, ReasonerKind, Sources};
-use crate::core::{self, CoreError, Mode, Services};
+use crate::core;
 use crate::domain::Ts;
-use crate::headless::{Printer, human_line};
-use crate::protocol::Op;
+use crate::headless::human_line;
 use crate::reasoner::Reasoner;
 use crate::reasoner::agent::{ModelAgent, Wire};
 use crate::sim::{self, SimOptions, Simulator};
-use crate::slack::{SlackClient, alert, reply};
-use crate::store::StateStore;
+use crate::slack::{alert, reply};
 use crate::tools::{Toolbox, sql_guard};
 use crate::{logging, sim::scenario};
+use watch::{Signals, Stop};
+
+mod watch;
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
@@ -94,7 +95,7 @@ fn load_scenarios(dir: Option<&Path>) -> Result<Vec<scenario::Scenario>, scenari
 
 pub async fn run(cli: Cli) -> u8 {
     match &cli.command {
-        None => watch(&cli).await,
+        None => watch::watch(&cli).await,
         Some(Command::Triage { execution_id }) => triage(&cli, execution_id).await,
         Some(Command::ParseAlert { file }) => parse_alert(file.as_deref()),
         Some(Command::Sim { scenarios }) => serve_simulator(scenarios.as_deref()).await,
@@ -111,175 +112,6 @@ pub async fn run(cli: Cli) -> u8 {
             }
             Err(e) => fail(EXIT_USAGE, e),
         },
-    }
-}
-
-/// Why a watching run stopped early.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    Done,
-    Terminated,
-    Interrupted,
-}
-
-/// SIGTERM and SIGINT, each time they arrive.
-struct Signals {
-    #[cfg(unix)]
-    term: Option<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    fn new() -> Signals {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Signals { term: signal(SignalKind::terminate()).ok() }
-        }
-        #[cfg(not(unix))]
-        Signals {}
-    }
-
-    async fn next(&mut self) -> Stop {
-        #[cfg(unix)]
-        if let Some(term) = self.term.as_mut() {
-            return tokio::select! {
-                _ = tokio::signal::ctrl_c() => Stop::Interrupted,
-                _ = term.recv() => Stop::Terminated,
-            };
-        }
-        let _ = tokio::signal::ctrl_c().await;
-        Stop::Interrupted
-    }
-}
-
-async fn watch(cli: &Cli) -> u8 {
-    let demo = cli.run.demo;
-    let mut config = match load_config(cli, demo) {
-        Ok(c) => c,
-        Err(e) => return fail(EXIT_USAGE, e),
-    };
-    let headless = cli.run.no_tui;
-    if !headless {
-        if cli.run.once || cli.run.json {
-            return fail(EXIT_USAGE, "--once and --json belong to headless mode: add --no-tui");
-        }
-        if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-            return fail(EXIT_USAGE, "the console needs a terminal: run it in one, or headless with --no-tui");
-        }
-        // The console always asks: nothing is posted without the operator's key press.
-        config.post = crate::config::PostPolicy::Queue;
-    }
-    let _simulator = if demo {
-        let scenarios = match load_scenarios(cli.run.scenarios.as_deref()) {
-            Ok(s) => s,
-            Err(e) => return fail(EXIT_USAGE, e),
-        };
-        match Simulator::start(scenarios, SimOptions::default()).await {
-            Ok(sim) => {
-                sim.configure(&mut config);
-                config.conductor.stuck_after = config.conductor.stuck_after.min(crate::sim::SIMULATED_STUCK_AFTER);
-                Some(sim)
-            }
-            Err(e) => return fail(EXIT_FAILED, format!("cannot start the simulator: {e}")),
-        }
-    } else {
-        None
-    };
-    crate::redact::register_secrets(config.secret_values());
-    let reasoner = match reasoner(&config) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let (token, channel) = match config.require_slack() {
-        Ok(access) => (access.token.clone(), access.channel.to_string()),
-        Err(e) => return fail(EXIT_USAGE, e),
-    };
-    let conductor_url = match config.require_conductor() {
-        Ok(url) => url.to_string(),
-        Err(e) => return fail(EXIT_USAGE, e),
-    };
-    let _logs = logging::init(&config.log_dir, config.log_keep, &config.log_filter, headless && !cli.run.json);
-    let printer = Printer { json: cli.run.json, replies_on_stdout: config.post == crate::config::PostPolicy::Never };
-    let services = Services {
-        slack: SlackClient::new(&config.slack.api_url, token),
-        channel,
-        toolbox: Arc::new(toolbox(&config, &conductor_url)),
-        reasoner: Arc::new(reasoner),
-    };
-    let store = match StateStore::open(&config.state_file) {
-        Ok(s) => s,
-        Err(e) => return fail(EXIT_USAGE, e),
-    };
-    tracing::info!(
-        channel = %services.channel, slack = %config.slack.api_url, conductor = %conductor_url,
-        post = ?config.post, state = %config.state_file.display(), demo, "oncall-triage started"
-    );
-    // A service running on this state file owns intake: a console beside it only approves.
-    let service_pid = crate::store::state::service_pid(&config.state_file);
-    let mode = match (cli.run.once, headless, service_pid) {
-        (true, _, _) => Mode::Once,
-        (false, true, _) => Mode::Watch,
-        (false, false, Some(_)) => Mode::ApproveOnly,
-        (false, false, None) => Mode::Console,
-    };
-    let _service_mark = (mode == Mode::Watch).then(|| crate::store::state::ServiceMark::new(&config.state_file));
-    let grace = config.shutdown_grace;
-    let uses_model = mode != Mode::ApproveOnly && matches!(*services.reasoner, crate::reasoner::Reasoner::Model(_));
-    let reasoner_name = match service_pid {
-        Some(pid) if mode == Mode::ApproveOnly => format!("approve-only: service pid {pid} does the triage"),
-        _ => services.reasoner.name().to_string(),
-    };
-    let metrics = crate::metrics::Metrics::new(config.poll_interval);
-    if let Some(addr) = config.metrics_addr {
-        match crate::metrics::serve(addr, metrics.clone()).await {
-            Ok(bound) => tracing::info!(%bound, "serving /metrics and /healthz"),
-            Err(e) => return fail(EXIT_USAGE, format!("cannot serve metrics on {addr}: {e} (ONCALL_METRICS_ADDR)")),
-        }
-    }
-    let mut handle = core::start(Arc::new(config), services, store, mode, metrics);
-    let mut signals = Signals::new();
-    let mut stop = Stop::Done;
-    if !headless {
-        // The console ends on `q`, or on a signal (its guard restores the terminal either way).
-        let ended = tokio::select! {
-            ended = crate::console::run(&mut handle, &reasoner_name, uses_model) => ended,
-            s = signals.next() => {
-                stop = s;
-                let _ = handle.submit(Op::Quit);
-                Ok(crate::console::Ended::Quit)
-            }
-        };
-        if let Err(e) = ended {
-            return fail(EXIT_FAILED, format!("the console failed: {e}"));
-        }
-        eprintln!(
-            "oncall-triage: stopping; running triages get up to {} (a second Ctrl+C stops at once)",
-            humantime::format_duration(grace)
-        );
-    }
-    // Events go on being printed (or drained) until the core stops; the first signal stops
-    // intake and starts the grace period, a second one stops at once.
-    loop {
-        tokio::select! {
-            event = handle.next_event() => match event {
-                Some(e) => if headless { printer.print(&e) },
-                None => break,
-            },
-            s = signals.next() => {
-                if stop == Stop::Done {
-                    stop = s;
-                    let _ = handle.submit(Op::Quit);
-                } else {
-                    stop = Stop::Interrupted;
-                    let _ = handle.submit(Op::Abort);
-                }
-            }
-        }
-    }
-    match (handle.finish().await, stop) {
-        (_, Stop::Interrupted) => EXIT_INTERRUPTED,
-        (Err(e @ (CoreError::Poll(_) | CoreError::State(_) | CoreError::Closed)), _) => fail(EXIT_FAILED, e),
-        (Ok(()), Stop::Done | Stop::Terminated) => EXIT_OK,
     }
 }
 
