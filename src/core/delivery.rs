@@ -35,6 +35,10 @@ pub async fn post(shared: &Shared, alert_ts: Ts, text: &str, failed: bool) -> Op
         }
         Err(e) => {
             tracing::error!(%alert_ts, error = %e, "posting the reply failed");
+            // The channel sees that no reply landed (a draft that waits for approval stays).
+            if let Err(e) = s.slack.react(&s.channel, alert_ts, &shared.config.slack.failed_emoji).await {
+                tracing::warn!(%alert_ts, error = %e, "could not mark the alert");
+            }
             let error = format!("posting the reply failed: {e}");
             shared.emit(Event::TriageFailed { alert_ts, error, cause: Some(Service::Slack) });
             None

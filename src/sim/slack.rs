@@ -35,6 +35,17 @@ enum Fault {
     ServerError,
 }
 
+/// The answer a fault gives instead of the method's.
+fn answer(fault: Fault) -> (StatusCode, Option<u64>, Value) {
+    match fault {
+        Fault::RateLimited { retry_after_secs } => {
+            (StatusCode::TOO_MANY_REQUESTS, Some(retry_after_secs), fail("ratelimited"))
+        }
+        Fault::Error(e) => (StatusCode::OK, None, fail(&e)),
+        Fault::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, None, fail("internal_error")),
+    }
+}
+
 struct Budget {
     limit: u32,
     window: Duration,
@@ -58,6 +69,8 @@ struct ChannelState {
     last_ts: Ts,
     posts: Vec<Post>,
     faults: HashMap<String, VecDeque<Fault>>,
+    /// Faults answered after the work is done (the post stored, then an error).
+    after_work: HashMap<String, VecDeque<Fault>>,
     budgets: HashMap<String, Budget>,
     requests: Vec<RequestRecord>,
 }
@@ -101,6 +114,7 @@ impl SlackSim {
                 last_ts,
                 posts: Vec::new(),
                 faults: HashMap::new(),
+                after_work: HashMap::new(),
                 budgets: HashMap::new(),
                 requests: Vec::new(),
             }),
@@ -138,6 +152,18 @@ impl SlackSim {
     pub fn inject_server_error(&self, method: &str, n: usize) {
         let mut st = self.lock();
         st.faults.entry(method.to_string()).or_default().extend(std::iter::repeat_n(Fault::ServerError, n));
+    }
+
+    /// The next `n` calls of `method` do their work (a post is stored, a reaction added), then
+    /// answer with `fault` as if it had failed: Slack's own warning that after `internal_error`
+    /// "some aspect of the operation" may have succeeded. `fault` is `"http_500"`, `"http_503"`,
+    /// or an `ok:false` error code.
+    pub fn inject_after_work(&self, method: &str, fault: &str, n: usize) {
+        let fault = match fault {
+            "http_500" | "http_503" => Fault::ServerError,
+            code => Fault::Error(code.to_string()),
+        };
+        self.lock().after_work.entry(method.to_string()).or_default().extend(std::iter::repeat_n(fault, n));
     }
 
     /// Models Slack's per-method rate limit: at most `limit` calls per `window` (time-scaled in tests).
@@ -204,13 +230,7 @@ impl SlackSim {
         }
         let mut st = self.lock();
         if let Some(fault) = st.faults.get_mut(method).and_then(VecDeque::pop_front) {
-            return match fault {
-                Fault::RateLimited { retry_after_secs } => {
-                    (StatusCode::TOO_MANY_REQUESTS, Some(retry_after_secs), fail("ratelimited"))
-                }
-                Fault::Error(e) => (StatusCode::OK, None, fail(&e)),
-                Fault::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, None, fail("internal_error")),
-            };
+            return answer(fault);
         }
         if let Some(b) = st.budgets.get_mut(method) {
             if b.started.elapsed() >= b.window {
@@ -237,6 +257,11 @@ impl SlackSim {
             "reactions.get" => self.reactions_get(&st, params),
             _ => fail("unknown_method"),
         };
+        if body.get("ok") == Some(&Value::Bool(true))
+            && let Some(fault) = st.after_work.get_mut(method).and_then(VecDeque::pop_front)
+        {
+            return answer(fault);
+        }
         (StatusCode::OK, None, body)
     }
 

@@ -19,6 +19,20 @@ const TRANSIENT_RETRIES: u32 = 3;
 /// Longest single `Retry-After` honoured before giving up on the call.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 const TRANSIENT_ERRORS: &[&str] = &["internal_error", "fatal_error", "service_unavailable", "request_timeout"];
+/// `ok:false` errors that mean "not done, slow down" (chat.postMessage documents `rate_limited`).
+const RATE_LIMIT_ERRORS: &[&str] = &["rate_limited", "ratelimited"];
+
+/// How a method may be sent again after a failure.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A GET that reads: any failure may be retried.
+    Read,
+    /// A POST whose repetition is harmless (a reaction answers `already_reacted`).
+    Write,
+    /// A POST that must happen at most once (a message): a failure that may have done the work
+    /// is not retried here but reported as `Ambiguous`.
+    Once,
+}
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum SlackError {
@@ -30,6 +44,10 @@ pub enum SlackError {
     Transport { method: String, reason: String },
     #[error("Slack {method}: unexpected response: {reason}")]
     BadResponse { method: String, reason: String },
+    /// A call that must not run twice failed in a way that may have done its work (HTTP 5xx,
+    /// `internal_error`, `fatal_error`, a timeout after sending): the caller looks before retrying.
+    #[error("Slack {method}: {reason} (the call may have succeeded)")]
+    Ambiguous { method: String, reason: String },
 }
 
 fn hint(error: &str) -> &'static str {
@@ -111,8 +129,8 @@ impl SlackClient {
         }
     }
 
-    async fn call(&self, method: &str, params: Value, read: bool) -> Result<Value, SlackError> {
-        let result = self.call_with_retries(method, params, read).await;
+    async fn call(&self, method: &str, params: Value, kind: Kind) -> Result<Value, SlackError> {
+        let result = self.call_with_retries(method, params, kind).await;
         if let Err(e) = &result
             && e.api_error() != Some(ALREADY_REACTED)
         {
@@ -121,12 +139,13 @@ impl SlackClient {
         result
     }
 
-    async fn call_with_retries(&self, method: &str, params: Value, read: bool) -> Result<Value, SlackError> {
+    async fn call_with_retries(&self, method: &str, params: Value, kind: Kind) -> Result<Value, SlackError> {
+        let ambiguous = |reason: String| SlackError::Ambiguous { method: method.into(), reason };
         let url = format!("{}{method}", self.base);
         let (mut limited, mut transient) = (0u32, 0u32);
         loop {
             self.pace(method).await;
-            let request = if read {
+            let request = if kind == Kind::Read {
                 let query: Vec<(String, String)> = params
                     .as_object()
                     .into_iter()
@@ -153,6 +172,9 @@ impl SlackClient {
                     self.hold(method, wait);
                     Duration::ZERO
                 }
+                Ok(resp) if resp.status().is_server_error() && kind == Kind::Once => {
+                    return Err(ambiguous(format!("HTTP {}", resp.status())));
+                }
                 Ok(resp) if resp.status().is_server_error() => {
                     transient += 1;
                     if transient > TRANSIENT_RETRIES {
@@ -173,12 +195,23 @@ impl SlackClient {
                         return Ok(body);
                     }
                     let error = body.get("error").and_then(Value::as_str).unwrap_or("unknown_error").to_string();
-                    if TRANSIENT_ERRORS.contains(&error.as_str()) && transient < TRANSIENT_RETRIES {
+                    if RATE_LIMIT_ERRORS.contains(&error.as_str()) && limited < RATE_LIMIT_RETRIES {
+                        limited += 1;
+                        self.stats.waited();
+                        http::backoff(limited - 1, Duration::from_secs(1), Duration::from_secs(30))
+                    } else if TRANSIENT_ERRORS.contains(&error.as_str()) && kind == Kind::Once {
+                        return Err(ambiguous(error));
+                    } else if TRANSIENT_ERRORS.contains(&error.as_str()) && transient < TRANSIENT_RETRIES {
                         transient += 1;
                         http::backoff(transient - 1, Duration::from_millis(250), Duration::from_secs(5))
                     } else {
                         return Err(SlackError::Api { method: method.into(), error });
                     }
+                }
+                // Sent, maybe received: a message is not sent again blindly.
+                Err(e) if kind == Kind::Once && !e.is_connect() => {
+                    let reason = if e.is_timeout() { "timed out".to_string() } else { transport_reason(&e) };
+                    return Err(ambiguous(reason));
                 }
                 Err(e) => {
                     transient += 1;
@@ -195,7 +228,7 @@ impl SlackClient {
 
     /// `auth.test`: whether the token works; returns the bot's user id.
     pub async fn auth_test(&self) -> Result<String, SlackError> {
-        let body = self.call("auth.test", json!({}), false).await?;
+        let body = self.call("auth.test", json!({}), Kind::Write).await?;
         Ok(body.get("user_id").and_then(Value::as_str).unwrap_or_default().to_string())
     }
 
@@ -211,7 +244,7 @@ impl SlackClient {
         if let Some(c) = cursor {
             params["cursor"] = json!(c);
         }
-        let body = self.call("conversations.history", params, true).await?;
+        let body = self.call("conversations.history", params, Kind::Read).await?;
         let messages = body.get("messages").and_then(Value::as_array).cloned().ok_or_else(|| {
             SlackError::BadResponse { method: "conversations.history".into(), reason: "no `messages`".into() }
         })?;
@@ -247,7 +280,17 @@ impl SlackClient {
 
     /// Whether the thread of `ts` holds a triage reply (of any instance of this product).
     pub async fn thread_answered(&self, channel: &str, ts: Ts) -> Result<bool, SlackError> {
-        Ok(self.replies(channel, ts).await?.iter().skip(1).any(reply::is_triage_reply))
+        Ok(self.triage_replies(channel, ts).await?.next().is_some())
+    }
+
+    /// The ts of every triage reply in the thread of `ts`, oldest first.
+    pub async fn triage_replies(&self, channel: &str, ts: Ts) -> Result<impl Iterator<Item = Ts>, SlackError> {
+        let thread = self.replies(channel, ts).await?;
+        Ok(thread
+            .into_iter()
+            .skip(1)
+            .filter(reply::is_triage_reply)
+            .filter_map(|m| m.get("ts").and_then(Value::as_str).and_then(Ts::parse)))
     }
 
     /// The whole thread of `ts` (the parent first), all pages.
@@ -259,7 +302,7 @@ impl SlackClient {
             if let Some(c) = &cursor {
                 params["cursor"] = json!(c);
             }
-            let body = self.call("conversations.replies", params, true).await?;
+            let body = self.call("conversations.replies", params, Kind::Read).await?;
             all.extend(body.get("messages").and_then(Value::as_array).cloned().unwrap_or_default());
             match body.pointer("/response_metadata/next_cursor").and_then(Value::as_str).filter(|c| !c.is_empty()) {
                 Some(c) => cursor = Some(c.to_string()),
@@ -269,13 +312,54 @@ impl SlackClient {
         Ok(all)
     }
 
-    /// Posts into the thread of `thread_ts`; returns the new message's ts.
+    /// Posts into the thread of `thread_ts` at most once; returns the message's ts.
+    ///
+    /// A post that fails in a way that may have stored it (`Ambiguous`) is never sent again
+    /// blindly: the thread is read first, and a reply with this very text there is the post.
+    /// When the thread cannot be read, the post is not repeated. Blocks Slack refuses (too long,
+    /// invalid) fall back to the text alone, which carries the same reply.
     pub async fn post_reply(&self, channel: &str, thread_ts: Ts, text: &str, blocks: Value) -> Result<Ts, SlackError> {
-        let params = json!({
-            "channel": channel, "thread_ts": thread_ts.to_string(), "text": text, "blocks": blocks,
+        let mut blocks = Some(blocks);
+        let mut attempt = 0;
+        loop {
+            match self.post_message(channel, thread_ts, text, blocks.as_ref()).await {
+                Err(e)
+                    if blocks.is_some() && matches!(e.api_error(), Some("msg_blocks_too_long" | "invalid_blocks")) =>
+                {
+                    tracing::warn!(error = %e, "Slack refused the blocks; posting the text alone");
+                    blocks = None;
+                }
+                Err(e @ SlackError::Ambiguous { .. }) if attempt < TRANSIENT_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(http::backoff(attempt - 1, Duration::from_millis(250), Duration::from_secs(5)))
+                        .await;
+                    let thread = self.replies(channel, thread_ts).await.map_err(|_| e)?;
+                    let stored = thread.iter().skip(1).find(|m| m.get("text").and_then(Value::as_str) == Some(text));
+                    if let Some(ts) = stored.and_then(|m| m.get("ts")).and_then(Value::as_str).and_then(Ts::parse) {
+                        tracing::info!(%thread_ts, message_ts = %ts, "the post had been stored despite the error");
+                        return Ok(ts);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn post_message(
+        &self,
+        channel: &str,
+        thread_ts: Ts,
+        text: &str,
+        blocks: Option<&Value>,
+    ) -> Result<Ts, SlackError> {
+        let mut params = json!({
+            "channel": channel, "thread_ts": thread_ts.to_string(), "text": text,
             "unfurl_links": false, "unfurl_media": false,
         });
-        let body = self.call("chat.postMessage", params, false).await?;
+        if let Some(blocks) = blocks {
+            params["blocks"] = blocks.clone();
+        }
+        let body = self.call("chat.postMessage", params, Kind::Once).await?;
         body.get("ts").and_then(Value::as_str).and_then(Ts::parse).ok_or_else(|| SlackError::BadResponse {
             method: "chat.postMessage".into(),
             reason: "no `ts` in the answer".into(),
@@ -283,12 +367,24 @@ impl SlackClient {
     }
 
     /// `reactions.add`: added, or already there (Slack's `already_reacted`), which is no error.
+    /// A try whose answer was lost (a 5xx or `internal_error` after Slack added it) makes the
+    /// retry answer `already_reacted`: that reaction is this call's own, so it counts as added.
     pub async fn react(&self, channel: &str, ts: Ts, name: &str) -> Result<Reaction, SlackError> {
         let params = json!({"channel": channel, "timestamp": ts.to_string(), "name": name});
-        match self.call("reactions.add", params, false).await {
-            Ok(_) => Ok(Reaction::Added),
-            Err(e) if e.api_error() == Some(ALREADY_REACTED) => Ok(Reaction::AlreadyThere),
-            Err(e) => Err(e),
+        let mut lost = 0;
+        loop {
+            match self.call("reactions.add", params.clone(), Kind::Once).await {
+                Ok(_) => return Ok(Reaction::Added),
+                Err(e) if e.api_error() == Some(ALREADY_REACTED) => {
+                    return Ok(if lost > 0 { Reaction::Added } else { Reaction::AlreadyThere });
+                }
+                Err(SlackError::Ambiguous { .. }) if lost < TRANSIENT_RETRIES => {
+                    lost += 1;
+                    tokio::time::sleep(http::backoff(lost - 1, Duration::from_millis(250), Duration::from_secs(5)))
+                        .await;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 }

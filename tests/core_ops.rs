@@ -1,0 +1,150 @@
+//! The core's boundary: `core::start` against the simulator with every draft queued, then each
+//! operator `Op` submitted (approve, edit, reject, re-triage then a follow-up, approve-all
+//! re-fires), asserting on the events the core reports and on what Slack received.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use oncall_triage::config::{Config, PostPolicy, Sources};
+use oncall_triage::core::{self, CoreHandle, Mode, Services};
+use oncall_triage::domain::Ts;
+use oncall_triage::metrics::Metrics;
+use oncall_triage::protocol::{Decision, Event, Op, SkipReason};
+use oncall_triage::reasoner::Reasoner;
+use oncall_triage::secret::Secret;
+use oncall_triage::sim::Simulator;
+use oncall_triage::slack::SlackClient;
+use oncall_triage::store::StateStore;
+use oncall_triage::tools::Toolbox;
+
+fn start(sim: &Simulator, dir: &std::path::Path) -> CoreHandle {
+    let mut config = Config::resolve(&Sources::default(), true).unwrap();
+    sim.configure(&mut config);
+    config.state_file = dir.join("state.json");
+    config.post = PostPolicy::Queue;
+    config.poll_interval = Duration::from_secs(3600);
+    config.conductor.stuck_after = oncall_triage::sim::SIMULATED_STUCK_AFTER;
+    let conductor = oncall_triage::conductor::ConductorClient::new(&sim.conductor_url, config.conductor.auth.clone());
+    let timing = oncall_triage::conductor::dispatch::Timing::new(Duration::from_secs(60), config.conductor.stuck_after);
+    let services = Services {
+        slack: SlackClient::new(&sim.slack_url, Secret::new(sim.options.slack_token.clone())),
+        channel: sim.channel().to_string(),
+        toolbox: Arc::new(Toolbox::new(Arc::new(conductor), timing, 8)),
+        reasoner: Arc::new(Reasoner::Playbook),
+    };
+    let store = StateStore::open(&config.state_file).unwrap();
+    core::start(Arc::new(config), services, store, Mode::Watch, Metrics::new(Duration::from_secs(30)))
+}
+
+/// Reads events until `done` holds for one (returned with everything read); fails after 60 s.
+async fn until(handle: &mut CoreHandle, mut done: impl FnMut(&Event) -> bool) -> Vec<Event> {
+    let mut seen = Vec::new();
+    let read = async {
+        while let Some(e) = handle.next_event().await {
+            let stop = done(&e);
+            seen.push(e);
+            if stop {
+                return;
+            }
+        }
+        panic!("the core stopped before the awaited event");
+    };
+    tokio::time::timeout(Duration::from_secs(60), read).await.expect("the awaited event within 60 s");
+    seen
+}
+
+fn replies(sim: &Simulator, ts: Ts) -> Vec<String> {
+    sim.slack().posts().into_iter().filter(|p| p.thread_ts == Some(ts)).map(|p| p.text).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operator_decision_reaches_slack_exactly_as_decided() {
+    let sim = common::simulator().await;
+    // A re-fire of acme-prod's Redis incident, so approve-all has something to approve.
+    let refire = sim.slack().add_message(common::alert_message(
+        "MAJOR",
+        "Acme Media",
+        "acme-prod",
+        "The Redis instance is at 58%, above the MAJOR threshold of 50%",
+        "aaaaaaaa-e49f-11f0-a1f2-4e7cd2c93ad7",
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let mut handle = start(&sim, dir.path());
+
+    // Every alert's draft is queued; nothing is posted without a decision.
+    let alerts = common::shipped_alerts() + 1;
+    let mut queued: Vec<(Ts, String, bool)> = Vec::new();
+    let mut drafts = std::collections::BTreeMap::new();
+    until(&mut handle, |e| {
+        match e {
+            Event::HypothesisReady { alert_ts, text, refire_of, .. } => {
+                drafts.insert(*alert_ts, (text.clone(), refire_of.is_some()));
+            }
+            Event::PostQueued { alert_ts, .. } => {
+                let (text, is_refire) = drafts[alert_ts].clone();
+                queued.push((*alert_ts, text, is_refire));
+            }
+            _ => {}
+        }
+        queued.len() == alerts
+    })
+    .await;
+    assert!(sim.slack().posts().is_empty(), "nothing is posted before a decision");
+    assert!(queued.iter().any(|(ts, _, r)| *ts == refire && *r), "the re-fire is queued as a re-fire");
+    let originals: Vec<&(Ts, String, bool)> = queued.iter().filter(|(_, _, r)| !r).collect();
+    let (approved, edited, rejected) = (originals[0], originals[1], originals[2]);
+
+    // Approve: the draft, once, in its thread.
+    handle.submit(Op::Approve { alert_ts: approved.0, text: approved.1.clone() }).unwrap();
+    let events = until(&mut handle, |e| matches!(e, Event::PostSent { alert_ts, .. } if *alert_ts == approved.0)).await;
+    assert!(events.iter().any(|e| matches!(e, Event::Decision { decision: Decision::Approved, .. })));
+    assert_eq!(replies(&sim, approved.0), vec![approved.1.clone()]);
+
+    // Edit: the operator's text, said to be an edit.
+    let text = format!("{}\n• The operator adds: the node was drained at 02:10.", edited.1);
+    handle.submit(Op::Approve { alert_ts: edited.0, text: text.clone() }).unwrap();
+    let events = until(&mut handle, |e| matches!(e, Event::PostSent { alert_ts, .. } if *alert_ts == edited.0)).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Decision { decision: Decision::Edited, text: Some(t), .. } if *t == text))
+    );
+    assert_eq!(replies(&sim, edited.0), [text]);
+
+    // Reject: recorded with its reason, nothing posted.
+    handle.submit(Op::Reject { alert_ts: rejected.0, reason: Some("wrong cluster".into()) }).unwrap();
+    let events =
+        until(&mut handle, |e| matches!(e, Event::PostSkipped { alert_ts, .. } if *alert_ts == rejected.0)).await;
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Decision { decision: Decision::Rejected, reason: Some(r), .. } if r == "wrong cluster"
+    )));
+    assert!(events.iter().any(|e| matches!(e, Event::PostSkipped { reason: SkipReason::Rejected, .. })));
+    assert!(replies(&sim, rejected.0).is_empty());
+
+    // Re-triage after the post: a new draft, which approving posts as a follow-up.
+    handle.submit(Op::Retriage { alert_ts: approved.0 }).unwrap();
+    let events =
+        until(&mut handle, |e| matches!(e, Event::PostQueued { alert_ts, .. } if *alert_ts == approved.0)).await;
+    assert!(events.iter().any(|e| matches!(e, Event::TriageStarted { alert_ts, .. } if *alert_ts == approved.0)));
+    handle.submit(Op::Approve { alert_ts: approved.0, text: approved.1.clone() }).unwrap();
+    until(&mut handle, |e| matches!(e, Event::PostSent { alert_ts, .. } if *alert_ts == approved.0)).await;
+    let thread = replies(&sim, approved.0);
+    assert_eq!(thread.len(), 2);
+    assert_eq!(thread[1], format!("*Updated triage*\n{}", approved.1));
+
+    // Approve all re-fires: the re-fire's reply, and nothing else.
+    let before = sim.slack().posts().len();
+    handle.submit(Op::ApproveAllRefires).unwrap();
+    until(&mut handle, |e| matches!(e, Event::PostSent { alert_ts, .. } if *alert_ts == refire)).await;
+    assert_eq!(replies(&sim, refire).len(), 1);
+    assert!(replies(&sim, refire)[0].starts_with("*Re-fire*"));
+    assert_eq!(sim.slack().posts().len(), before + 1);
+
+    handle.submit(Op::Quit).unwrap();
+    handle.finish().await.unwrap();
+}
