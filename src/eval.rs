@@ -13,6 +13,7 @@ use crate::config::{Config, Sources};
 use crate::core::{self, Mode, Services};
 use crate::domain::Ts;
 use crate::protocol::Event;
+use crate::sim::scenario::Expect;
 use crate::sim::{Scenario, SimOptions, Simulator};
 use crate::slack::SlackClient;
 use crate::store::StateStore;
@@ -88,8 +89,16 @@ pub async fn run_scenario(scenario: Scenario, options: SimOptions, toolbox: impl
     }
     let _ = std::fs::remove_dir_all(&dir);
 
+    problems.extend(judge(&sim, &expect, &alerts, &dispatched_per_alert));
+    Row { name, problems, dispatches: sim.conductor().dispatches().len(), wall: started.elapsed() }
+}
+
+/// What the scenario's `expect` finds wrong with the run: one reply per alert matching every
+/// `root_cause` and no `must_not`, the dispatch limits, the workflows expected, no rejection.
+fn judge(sim: &Simulator, expect: &Expect, alerts: &[Ts], dispatched_per_alert: &BTreeMap<Ts, usize>) -> Vec<String> {
+    let mut problems = Vec::new();
     let posts = sim.slack().posts();
-    for alert in &alerts {
+    for alert in alerts {
         let replies: Vec<String> =
             posts.iter().filter(|p| p.thread_ts == Some(*alert)).map(|p| format!("{}\n{}", p.text, p.blocks)).collect();
         if replies.len() != 1 {
@@ -129,7 +138,7 @@ pub async fn run_scenario(scenario: Scenario, options: SimOptions, toolbox: impl
             r.rejection.clone().unwrap_or_default()
         ));
     }
-    Row { name, problems, dispatches: records.len(), wall: started.elapsed() }
+    problems
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf, String> {

@@ -166,6 +166,37 @@ pub fn export(path: &Path) -> Result<String, String> {
     let t = Transcript::read(path)?;
     let (ts, alert) = alert_of(&t)?;
     let mut md = String::new();
+    summary(&mut md, &t, ts, &alert);
+    if let Some(h) = t.last("hypothesis.ready") {
+        let _ = writeln!(md, "## Reply\n");
+        for line in h["text"].as_str().unwrap_or("").lines() {
+            let _ = writeln!(md, "> {line}");
+        }
+        md.push('\n');
+    }
+    for d in t.of("operator.decision") {
+        let _ = writeln!(
+            md,
+            "Operator: **{}**{} at {}\n",
+            d["decision"].as_str().unwrap_or("?"),
+            d["reason"].as_str().map(|r| format!(" ({r})")).unwrap_or_default(),
+            d["time"].as_str().unwrap_or("?")
+        );
+    }
+    evidence(&mut md, &t.calls());
+    let _ = writeln!(md, "## Timeline\n");
+    for l in &t.lines {
+        let kind = l["type"].as_str().unwrap_or("?");
+        if matches!(kind, "tool.output" | "alert.detail" | "execution.read" | "model.turn") {
+            continue;
+        }
+        let _ = writeln!(md, "- {} `{kind}`", l["time"].as_str().unwrap_or("?"));
+    }
+    Ok(md)
+}
+
+/// The report's title and its table: the alert, the reasoner, the outcome.
+fn summary(md: &mut String, t: &Transcript, ts: Ts, alert: &Alert) {
     let _ = writeln!(md, "# Incident report: {}\n", alert.headline());
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| Alert | `{ts}` |");
@@ -193,26 +224,13 @@ pub fn export(path: &Path) -> Result<String, String> {
         "unfinished".to_string()
     };
     let _ = writeln!(md, "| Outcome | {outcome} |\n");
-    if let Some(h) = t.last("hypothesis.ready") {
-        let _ = writeln!(md, "## Reply\n");
-        for line in h["text"].as_str().unwrap_or("").lines() {
-            let _ = writeln!(md, "> {line}");
-        }
-        md.push('\n');
-    }
-    for d in t.of("operator.decision") {
-        let _ = writeln!(
-            md,
-            "Operator: **{}**{} at {}\n",
-            d["decision"].as_str().unwrap_or("?"),
-            d["reason"].as_str().map(|r| format!(" ({r})")).unwrap_or_default(),
-            d["time"].as_str().unwrap_or("?")
-        );
-    }
-    let calls = t.calls();
+}
+
+/// The tool calls: a table, then each call's condensed output.
+fn evidence(md: &mut String, calls: &[Call<'_>]) {
     let _ = writeln!(md, "## Evidence ({} tool calls)\n", calls.len());
     let _ = writeln!(md, "| call | tool | arguments | workflow | status | elapsed |\n|---|---|---|---|---|---|");
-    for c in &calls {
+    for c in calls {
         let Some(started) = c.started else { continue };
         let _ = writeln!(
             md,
@@ -232,7 +250,7 @@ pub fn export(path: &Path) -> Result<String, String> {
         );
     }
     md.push('\n');
-    for c in &calls {
+    for c in calls {
         let (Some(started), Some(output)) = (c.started, c.output) else { continue };
         let _ = writeln!(
             md,
@@ -243,13 +261,4 @@ pub fn export(path: &Path) -> Result<String, String> {
             output["condensed"].as_str().unwrap_or("").replace("```", "'''")
         );
     }
-    let _ = writeln!(md, "## Timeline\n");
-    for l in &t.lines {
-        let kind = l["type"].as_str().unwrap_or("?");
-        if matches!(kind, "tool.output" | "alert.detail" | "execution.read" | "model.turn") {
-            continue;
-        }
-        let _ = writeln!(md, "- {} `{kind}`", l["time"].as_str().unwrap_or("?"));
-    }
-    Ok(md)
 }
