@@ -67,7 +67,16 @@ pub enum Event {
     #[serde(rename = "dispatch.started")]
     DispatchStarted { alert_ts: Ts, call_id: String, workflow: String, workflow_id: String },
     #[serde(rename = "dispatch.finished")]
-    DispatchFinished { alert_ts: Ts, call_id: String, workflow_id: String, status: CommandStatus, elapsed_ms: u64 },
+    DispatchFinished {
+        alert_ts: Ts,
+        call_id: String,
+        workflow_id: String,
+        status: CommandStatus,
+        elapsed_ms: u64,
+        /// Conductor's `reasonForIncompletion` when the command did not complete.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// A tool's condensed (redacted) output, for the console's expanded view; not printed.
     /// A tool's condensed output, and its raw result (redacted, size-capped) for the flight
     /// recorder; not printed.
@@ -176,6 +185,16 @@ impl Event {
         line.insert("time".into(), Value::String(humantime::format_rfc3339_millis(time).to_string()));
         line.extend(fields);
         Value::Object(line).to_string()
+    }
+}
+
+/// A value's name on the wire (`--json`, transcripts): an event's `type`, a reason's or a
+/// decision's word.
+pub fn wire_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(word)) => word,
+        Ok(Value::Object(map)) => map.get("type").and_then(Value::as_str).unwrap_or("?").to_string(),
+        _ => "?".to_string(),
     }
 }
 

@@ -13,14 +13,14 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::config::{Config, ReasonerKind, Sources};
-use crate::domain::Ts;
-use crate::domain::{Alert, CommandStatus};
+use crate::domain::{Alert, CommandStatus, Ts};
+use crate::protocol::{Event, wire_name};
 use crate::reasoner::Reasoner;
 use crate::reasoner::agent::{ModelAgent, Wire};
 use crate::secret::Secret;
 use crate::sim::{Scenario, SimOptions, Simulator};
 use crate::slack::reply;
-use crate::store::transcript::{Call, Transcript};
+use crate::store::transcript::{Call, Transcript, TranscriptError};
 use crate::tools::{Toolbox, parse_call, sql_guard};
 
 /// What a replay gives: the reply produced now and the one recorded (None when none was).
@@ -29,21 +29,33 @@ pub struct Replayed {
     pub recorded: Option<String>,
 }
 
-fn alert_of(t: &Transcript) -> Result<(Ts, Alert), String> {
-    let line = t.first("alert.detail").ok_or("the transcript has no alert.detail line: nothing to replay")?;
-    let ts = line["alert_ts"].as_str().and_then(Ts::parse).ok_or("alert.detail has no alert_ts")?;
-    let alert = serde_json::from_value(line["alert"].clone()).map_err(|e| format!("alert.detail: {e}"))?;
-    Ok((ts, alert))
+/// Why a transcript cannot be replayed or exported.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Transcript(#[from] TranscriptError),
+    #[error("{0}: nothing to replay")]
+    Incomplete(&'static str),
+    #[error("cannot start the replay: {0}")]
+    Setup(String),
+    #[error("the replayed triage failed: {0}")]
+    Failed(String),
+}
+
+fn alert_of(t: &Transcript) -> Result<(Ts, &Alert), ReplayError> {
+    t.first(|l| match &l.event {
+        Event::AlertDetail { alert_ts, alert } => Some((*alert_ts, alert)),
+        _ => None,
+    })
+    .ok_or(ReplayError::Incomplete("the transcript has no alert.detail line"))
 }
 
 /// A recorded dispatch as a simulator fixture: the same workflow, parameters matched exactly,
 /// the same end.
 fn fixture(call: &Call) -> Option<Value> {
-    let started = call.started?;
-    let workflow = call.dispatched?["workflow"].as_str()?;
-    let tool = started["tool"].as_str()?;
+    let (tool, args, workflow) = (call.tool?, call.args?, call.workflow?);
     let params: Map<String, Value> =
-        parse_call(tool, &started["args"], &sql_guard::Policy::default()).ok().map(|c| c.params).unwrap_or_default();
+        parse_call(tool, args, &sql_guard::Policy::default()).ok().map(|c| c.params).unwrap_or_default();
     let exact: Map<String, Value> = params
         .iter()
         .map(|(k, v)| {
@@ -58,13 +70,9 @@ fn fixture(call: &Call) -> Option<Value> {
             (k.clone(), json!(format!("^(?:{plan})?{}$", regex::escape(&text))))
         })
         .collect();
-    let status: CommandStatus =
-        call.finished.and_then(|f| serde_json::from_value(f["status"].clone()).ok()).unwrap_or(CommandStatus::Failed);
     let mut fixture = json!({"workflow": workflow, "match": exact, "latency_ms": 0});
-    match status {
-        CommandStatus::Completed => {
-            fixture["output"] = json!({"result": call.output.map_or(Value::Null, |o| o["raw"].clone())})
-        }
+    match call.status.unwrap_or(CommandStatus::Failed) {
+        CommandStatus::Completed => fixture["output"] = json!({"result": call.raw.cloned().unwrap_or(Value::Null)}),
         CommandStatus::Scheduled => fixture["status"] = json!("SCHEDULED_FOREVER"),
         other => {
             let ended = match other {
@@ -72,10 +80,7 @@ fn fixture(call: &Call) -> Option<Value> {
                 _ => CommandStatus::Failed,
             };
             fixture["status"] = json!(ended);
-            let summary = call.done.and_then(|d| d["summary"].as_str()).unwrap_or("");
-            let said = format!("the command ended {other}: ");
-            let reason = summary.split_once(said.as_str()).map_or(summary, |(_, r)| r);
-            fixture["reason"] = json!(reason);
+            fixture["reason"] = json!(call.reason.unwrap_or(""));
         }
     }
     Some(fixture)
@@ -105,19 +110,26 @@ fn llm_turn(reply: &Value) -> Value {
 }
 
 /// Re-runs the recorded triage; `toolbox` builds the product's toolbox for a configuration.
-pub async fn replay(path: &Path, toolbox: impl Fn(&Config, &str) -> Toolbox) -> Result<Replayed, String> {
+pub async fn replay(path: &Path, toolbox: impl Fn(&Config, &str) -> Toolbox) -> Result<Replayed, ReplayError> {
     let t = Transcript::read(path)?;
     let (ts, alert) = alert_of(&t)?;
     let execution = t
-        .first("execution.read")
-        .map(|l| l["execution"].clone())
-        .ok_or("the failing execution was not recorded (the triage failed before reading it): nothing to replay")?;
+        .first(|l| match &l.event {
+            Event::ExecutionRead { execution, .. } => Some(execution.clone()),
+            _ => None,
+        })
+        .ok_or(ReplayError::Incomplete(
+            "the failing execution was not recorded (the triage failed before reading it)",
+        ))?;
     // Read back as the product wrote it: a reasoner the product does not know is the playbook.
     let reasoner = t
-        .first("triage.started")
-        .and_then(|l| serde_json::from_value::<ReasonerKind>(l["reasoner"].clone()).ok())
+        .first(|l| match &l.event {
+            Event::TriageStarted { reasoner, .. } => serde_json::from_value::<ReasonerKind>(json!(reasoner)).ok(),
+            _ => None,
+        })
         .unwrap_or(ReasonerKind::Playbook);
-    let commands: Vec<Value> = t.calls().iter().filter_map(fixture).collect();
+    let calls = t.calls();
+    let commands: Vec<Value> = calls.iter().filter_map(fixture).collect();
     let mut scenario = json!({
         "name": format!("replay of {}", path.display()),
         "messages": [],
@@ -125,18 +137,22 @@ pub async fn replay(path: &Path, toolbox: impl Fn(&Config, &str) -> Toolbox) -> 
         "commands": commands,
     });
     if reasoner != ReasonerKind::Playbook {
-        scenario["llm"] = Value::Array(t.of("model.turn").map(|l| llm_turn(&l["reply"])).collect());
+        let turns = t.events().filter_map(|e| match e {
+            Event::ModelTurn { reply, .. } => Some(llm_turn(reply)),
+            _ => None,
+        });
+        scenario["llm"] = Value::Array(turns.collect());
     }
-    let scenario: Scenario = serde_json::from_value(scenario).map_err(|e| format!("cannot build the replay: {e}"))?;
+    let scenario: Scenario = serde_json::from_value(scenario).map_err(|e| ReplayError::Setup(e.to_string()))?;
     let options = SimOptions { latency_scale: 0.0, ..SimOptions::default() };
-    let sim = Simulator::start(vec![scenario], options).await.map_err(|e| format!("cannot start the replay: {e}"))?;
-    let mut config = Config::resolve(&Sources::default(), true).map_err(|e| e.to_string())?;
+    let sim = Simulator::start(vec![scenario], options).await.map_err(|e| ReplayError::Setup(e.to_string()))?;
+    let mut config = Config::resolve(&Sources::default(), true).map_err(|e| ReplayError::Setup(e.to_string()))?;
     sim.configure(&mut config);
     // The stuck threshold the recorded run used: how long its stuck commands sat SCHEDULED.
-    let stuck_after = t
-        .of("dispatch.finished")
-        .filter(|l| serde_json::from_value::<CommandStatus>(l["status"].clone()).ok() == Some(CommandStatus::Scheduled))
-        .find_map(|l| l["elapsed_ms"].as_u64())
+    let stuck_after = calls
+        .iter()
+        .filter(|c| c.status == Some(CommandStatus::Scheduled))
+        .find_map(|c| c.elapsed_ms)
         .map_or(1, |ms| (ms / 1000).max(1));
     config.conductor.stuck_after = Duration::from_secs(stuck_after);
     let toolbox = Arc::new(toolbox(&config, &sim.conductor_url));
@@ -148,49 +164,52 @@ pub async fn replay(path: &Path, toolbox: impl Fn(&Config, &str) -> Toolbox) -> 
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let result = crate::core::investigate(ts, &alert, &toolbox, &reasoner, &tx).await;
+    let result = crate::core::investigate(ts, alert, &toolbox, &reasoner, &tx).await;
     drop(tx);
     let _ = drain.await;
-    let h = result.map_err(|e| format!("the replayed triage failed: {e}"))?;
-    let recorded = t
-        .of("hypothesis.ready")
-        .filter(|l| l["refire_of"].is_null())
-        .last()
-        .and_then(|l| l["text"].as_str())
-        .map(str::to_string);
+    let h = result.map_err(|e| ReplayError::Failed(e.to_string()))?;
+    let recorded = t.last(|l| match &l.event {
+        Event::HypothesisReady { text, refire_of: None, .. } => Some(text.clone()),
+        _ => None,
+    });
     Ok(Replayed { reply: reply::render(&h), recorded })
 }
 
 /// The transcript as a Markdown incident report.
-pub fn export(path: &Path) -> Result<String, String> {
+pub fn export(path: &Path) -> Result<String, ReplayError> {
     let t = Transcript::read(path)?;
     let (ts, alert) = alert_of(&t)?;
     let mut md = String::new();
-    summary(&mut md, &t, ts, &alert);
-    if let Some(h) = t.last("hypothesis.ready") {
+    summary(&mut md, &t, ts, alert);
+    if let Some(text) = t.last(|l| match &l.event {
+        Event::HypothesisReady { text, .. } => Some(text),
+        _ => None,
+    }) {
         let _ = writeln!(md, "## Reply\n");
-        for line in h["text"].as_str().unwrap_or("").lines() {
+        for line in text.lines() {
             let _ = writeln!(md, "> {line}");
         }
         md.push('\n');
     }
-    for d in t.of("operator.decision") {
-        let _ = writeln!(
-            md,
-            "Operator: **{}**{} at {}\n",
-            d["decision"].as_str().unwrap_or("?"),
-            d["reason"].as_str().map(|r| format!(" ({r})")).unwrap_or_default(),
-            d["time"].as_str().unwrap_or("?")
-        );
+    for l in &t.lines {
+        if let Event::Decision { decision, reason, .. } = &l.event {
+            let reason = reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+            let _ = writeln!(md, "Operator: **{}**{reason} at {}\n", wire_name(decision), l.time);
+        }
     }
     evidence(&mut md, &t.calls());
     let _ = writeln!(md, "## Timeline\n");
     for l in &t.lines {
-        let kind = l["type"].as_str().unwrap_or("?");
-        if matches!(kind, "tool.output" | "alert.detail" | "execution.read" | "model.turn") {
+        if matches!(
+            l.event,
+            Event::ToolOutput { .. }
+                | Event::AlertDetail { .. }
+                | Event::ExecutionRead { .. }
+                | Event::ModelTurn { .. }
+        ) {
             continue;
         }
-        let _ = writeln!(md, "- {} `{kind}`", l["time"].as_str().unwrap_or("?"));
+        let _ = writeln!(md, "- {} `{}`", l.time, wire_name(&l.event));
     }
     Ok(md)
 }
@@ -204,26 +223,46 @@ fn summary(md: &mut String, t: &Transcript, ts: Ts, alert: &Alert) {
     let _ = writeln!(md, "| Cluster | {} |", alert.cluster.as_deref().unwrap_or("?"));
     let _ = writeln!(md, "| Kinds | {} |", alert.kinds().iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "));
     let _ = writeln!(md, "| Execution | `{}` |", alert.execution_id);
-    if let Some(r) = t.first("triage.started") {
-        let _ = writeln!(md, "| Reasoner | {} |", r["reasoner"].as_str().unwrap_or("?"));
-        let _ = writeln!(md, "| Triage started | {} |", r["time"].as_str().unwrap_or("?"));
+    if let Some((reasoner, time)) = t.first(|l| match &l.event {
+        Event::TriageStarted { reasoner, .. } => Some((reasoner, &l.time)),
+        _ => None,
+    }) {
+        let _ = writeln!(md, "| Reasoner | {reasoner} |");
+        let _ = writeln!(md, "| Triage started | {time} |");
     }
-    let outcome = if let Some(p) = t.last("post.sent") {
-        format!(
-            "posted in the thread at {} (reply `{}`)",
-            p["time"].as_str().unwrap_or("?"),
-            p["message_ts"].as_str().unwrap_or("?")
-        )
-    } else if let Some(s) = t.last("post.skipped").or_else(|| t.last("alert.skipped")) {
-        format!("not posted: {}", s["reason"].as_str().unwrap_or("?"))
-    } else if t.last("post.queued").is_some() {
-        "awaiting approval".to_string()
-    } else if let Some(f) = t.last("triage.failed") {
-        format!("failed: {}", f["error"].as_str().unwrap_or("?"))
-    } else {
-        "unfinished".to_string()
-    };
-    let _ = writeln!(md, "| Outcome | {outcome} |\n");
+    let _ = writeln!(md, "| Outcome | {} |\n", outcome(t));
+}
+
+/// Where the alert ended, from its last decisive event.
+fn outcome(t: &Transcript) -> String {
+    let posted = t.last(|l| match &l.event {
+        Event::PostSent { message_ts, .. } => Some((&l.time, *message_ts)),
+        _ => None,
+    });
+    if let Some((time, message_ts)) = posted {
+        return format!("posted in the thread at {time} (reply `{message_ts}`)");
+    }
+    let skipped = t.last(|l| match &l.event {
+        Event::PostSkipped { reason, .. } => Some(*reason),
+        _ => None,
+    });
+    let skipped = skipped.or_else(|| {
+        t.last(|l| match &l.event {
+            Event::AlertSkipped { reason, .. } => Some(*reason),
+            _ => None,
+        })
+    });
+    if let Some(reason) = skipped {
+        return format!("not posted: {}", wire_name(&reason));
+    }
+    if t.last(|l| matches!(l.event, Event::PostQueued { .. }).then_some(())).is_some() {
+        return "awaiting approval".to_string();
+    }
+    t.last(|l| match &l.event {
+        Event::TriageFailed { error, .. } => Some(format!("failed: {error}")),
+        _ => None,
+    })
+    .unwrap_or_else(|| "unfinished".to_string())
 }
 
 /// The tool calls: a table, then each call's condensed output.
@@ -231,34 +270,30 @@ fn evidence(md: &mut String, calls: &[Call<'_>]) {
     let _ = writeln!(md, "## Evidence ({} tool calls)\n", calls.len());
     let _ = writeln!(md, "| call | tool | arguments | workflow | status | elapsed |\n|---|---|---|---|---|---|");
     for c in calls {
-        let Some(started) = c.started else { continue };
+        let (Some(tool), Some(args)) = (c.tool, c.args) else { continue };
+        let status = match (c.status, c.ok) {
+            (Some(s), _) => s.as_str(),
+            (None, Some(true)) => "ok",
+            (None, Some(false)) => "failed",
+            (None, None) => "?",
+        };
         let _ = writeln!(
             md,
-            "| {} | {} | `{}` | {} | {} | {} |",
-            started["call_id"].as_str().unwrap_or(""),
-            started["tool"].as_str().unwrap_or(""),
-            started["args"],
-            c.dispatched.and_then(|d| d["workflow_id"].as_str()).map(|w| format!("`{w}`")).unwrap_or_default(),
-            c.finished
-                .and_then(|f| f["status"].as_str())
-                .or_else(|| c.done.map(|d| if d["ok"] == true { "ok" } else { "failed" }))
-                .unwrap_or("?"),
-            c.finished
-                .and_then(|f| f["elapsed_ms"].as_u64())
-                .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
-                .unwrap_or_default(),
+            "| {} | {tool} | `{args}` | {} | {status} | {} |",
+            c.id,
+            c.workflow_id.map(|w| format!("`{w}`")).unwrap_or_default(),
+            c.elapsed_ms.map(|ms| format!("{:.1} s", ms as f64 / 1000.0)).unwrap_or_default(),
         );
     }
     md.push('\n');
     for c in calls {
-        let (Some(started), Some(output)) = (c.started, c.output) else { continue };
+        let (Some(tool), Some(condensed)) = (c.tool, c.condensed) else { continue };
         let _ = writeln!(
             md,
-            "### {} {}\n\n{}\n\n```\n{}\n```\n",
-            started["call_id"].as_str().unwrap_or(""),
-            started["tool"].as_str().unwrap_or(""),
-            c.done.and_then(|d| d["summary"].as_str()).unwrap_or(""),
-            output["condensed"].as_str().unwrap_or("").replace("```", "'''")
+            "### {} {tool}\n\n{}\n\n```\n{}\n```\n",
+            c.id,
+            c.summary.unwrap_or(""),
+            condensed.replace("```", "'''")
         );
     }
 }

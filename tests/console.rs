@@ -62,6 +62,7 @@ fn streaming() -> App {
         workflow_id: "6b1f0c2e-aaaa-bbbb-cccc-000000000001".into(),
         status: oncall_triage::domain::CommandStatus::Completed,
         elapsed_ms: 820,
+        reason: None,
     });
     app.apply(Event::ToolOutput {
         alert_ts: a,

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use crate::domain::Ts;
+use crate::domain::{CommandStatus, Ts};
 use crate::protocol::Event;
 
 /// Transcripts kept (the oldest go first).
@@ -125,76 +125,131 @@ fn prune(dir: &Path, keep: usize) {
     }
 }
 
-/// A transcript read back: its lines, in order.
+/// Why a transcript cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum TranscriptError {
+    #[error("cannot read {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("{path}: line {line} is not JSON ({reason})")]
+    NotJson { path: String, line: usize, reason: String },
+    #[error("{path}: line {line} is not a recorded event ({reason})")]
+    NotAnEvent { path: String, line: usize, reason: String },
+    #[error("{path} holds no events: is it a transcript?")]
+    Empty { path: String },
+}
+
+/// One recorded event with the time it was recorded (RFC 3339).
+pub struct Line {
+    pub time: String,
+    pub event: Event,
+}
+
+/// A transcript read back: its events, in order, typed as the product wrote them.
 pub struct Transcript {
-    pub lines: Vec<Value>,
+    pub lines: Vec<Line>,
 }
 
 impl Transcript {
-    pub fn read(path: &Path) -> Result<Transcript, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    pub fn read(path: &Path) -> Result<Transcript, TranscriptError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TranscriptError::Unreadable { path: shown.clone(), reason: e.to_string() })?;
+        let count = text.lines().count();
         let mut lines = Vec::new();
-        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            // A line cut by a crash mid-write is the only one that may be bad: it is the last.
-            match serde_json::from_str::<Value>(line) {
-                Ok(v) => lines.push(v),
-                Err(e) if n + 1 == text.lines().count() => {
-                    tracing::warn!(line = n + 1, error = %e, "the transcript's last line is cut; ignored")
+        for (n, raw) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let value = match serde_json::from_str::<Value>(raw) {
+                Ok(v) => v,
+                // A line cut by a crash mid-write is the only one that may be bad: it is the last.
+                Err(e) if n + 1 == count => {
+                    tracing::warn!(line = n + 1, error = %e, "the transcript's last line is cut; ignored");
+                    continue;
                 }
-                Err(e) => return Err(format!("{}: line {} is not JSON ({e})", path.display(), n + 1)),
+                Err(e) => return Err(TranscriptError::NotJson { path: shown, line: n + 1, reason: e.to_string() }),
+            };
+            let time = value["time"].as_str().unwrap_or("?").to_string();
+            match serde_json::from_value::<Event>(value) {
+                Ok(event) => lines.push(Line { time, event }),
+                Err(e) => {
+                    return Err(TranscriptError::NotAnEvent { path: shown, line: n + 1, reason: e.to_string() });
+                }
             }
         }
         if lines.is_empty() {
-            return Err(format!("{} holds no events: is it a transcript?", path.display()));
+            return Err(TranscriptError::Empty { path: shown });
         }
         Ok(Transcript { lines })
     }
 
-    /// The lines of one type.
-    pub fn of(&self, kind: &str) -> impl Iterator<Item = &Value> {
-        let kind = kind.to_string();
-        self.lines.iter().filter(move |l| l["type"] == kind.as_str())
+    pub fn events(&self) -> impl DoubleEndedIterator<Item = &Event> {
+        self.lines.iter().map(|l| &l.event)
     }
 
-    pub fn first(&self, kind: &str) -> Option<&Value> {
-        self.of(kind).next()
+    /// The first line `pick` takes.
+    pub fn first<'a, T>(&'a self, pick: impl FnMut(&'a Line) -> Option<T>) -> Option<T> {
+        self.lines.iter().find_map(pick)
     }
 
-    pub fn last(&self, kind: &str) -> Option<&Value> {
-        self.of(kind).last()
+    /// The last line `pick` takes.
+    pub fn last<'a, T>(&'a self, pick: impl FnMut(&'a Line) -> Option<T>) -> Option<T> {
+        self.lines.iter().rev().find_map(pick)
     }
 
-    /// The tool calls, by call id: (tool.started, dispatch.started, dispatch.finished,
-    /// tool.output, tool.finished), whichever were recorded, in the order the calls began.
+    /// The tool calls, in the order they began, each gathered from its events (tool.started,
+    /// dispatch.started, dispatch.finished, tool.output, tool.finished), whichever were recorded.
     pub fn calls(&self) -> Vec<Call<'_>> {
-        let mut order: Vec<&str> = Vec::new();
-        let mut by_id: BTreeMap<&str, Call> = BTreeMap::new();
-        for line in &self.lines {
-            let Some(id) = line["call_id"].as_str() else { continue };
-            let call = by_id.entry(id).or_insert_with(|| {
-                order.push(id);
-                Call::default()
+        let mut calls: Vec<Call> = Vec::new();
+        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for event in self.events() {
+            let id = match event {
+                Event::ToolStarted { call_id, .. }
+                | Event::DispatchStarted { call_id, .. }
+                | Event::DispatchFinished { call_id, .. }
+                | Event::ToolOutput { call_id, .. }
+                | Event::ToolFinished { call_id, .. } => call_id.as_str(),
+                _ => continue,
+            };
+            let at = *index.entry(id).or_insert_with(|| {
+                calls.push(Call { id, ..Call::default() });
+                calls.len() - 1
             });
-            match line["type"].as_str() {
-                Some("tool.started") => call.started = Some(line),
-                Some("dispatch.started") => call.dispatched = Some(line),
-                Some("dispatch.finished") => call.finished = Some(line),
-                Some("tool.output") => call.output = Some(line),
-                Some("tool.finished") => call.done = Some(line),
+            let call = &mut calls[at];
+            match event {
+                Event::ToolStarted { tool, args, .. } => (call.tool, call.args) = (Some(tool.as_str()), Some(args)),
+                Event::DispatchStarted { workflow, workflow_id, .. } => {
+                    (call.workflow, call.workflow_id) = (Some(workflow.as_str()), Some(workflow_id.as_str()));
+                }
+                Event::DispatchFinished { status, elapsed_ms, reason, .. } => {
+                    (call.status, call.elapsed_ms, call.reason) = (Some(*status), Some(*elapsed_ms), reason.as_deref());
+                }
+                Event::ToolOutput { condensed, raw, .. } => {
+                    (call.condensed, call.raw) = (Some(condensed.as_str()), Some(raw))
+                }
+                Event::ToolFinished { ok, summary, .. } => {
+                    (call.ok, call.summary) = (Some(*ok), Some(summary.as_str()))
+                }
                 _ => {}
             }
         }
-        order.into_iter().filter_map(|id| by_id.remove(id)).collect()
+        calls
     }
 }
 
+/// One tool call as recorded.
 #[derive(Default, Clone, Copy)]
 pub struct Call<'a> {
-    pub started: Option<&'a Value>,
-    pub dispatched: Option<&'a Value>,
-    pub finished: Option<&'a Value>,
-    pub output: Option<&'a Value>,
-    pub done: Option<&'a Value>,
+    pub id: &'a str,
+    pub tool: Option<&'a str>,
+    pub args: Option<&'a Value>,
+    pub workflow: Option<&'a str>,
+    pub workflow_id: Option<&'a str>,
+    pub status: Option<CommandStatus>,
+    pub elapsed_ms: Option<u64>,
+    /// Conductor's reason when the command did not complete.
+    pub reason: Option<&'a str>,
+    pub condensed: Option<&'a str>,
+    pub raw: Option<&'a Value>,
+    pub ok: Option<bool>,
+    pub summary: Option<&'a str>,
 }
 
 #[cfg(test)]
@@ -214,7 +269,7 @@ mod tests {
         recorder.finish();
         let t = Transcript::read(&path).unwrap();
         assert_eq!(t.lines.len(), 1);
-        assert_eq!(t.first("triage.started").unwrap()["reasoner"], "playbook");
+        assert!(matches!(&t.lines[0].event, Event::TriageStarted { reasoner, .. } if reasoner == "playbook"));
         let recorder = Recorder::new(at.clone());
         for n in 0..5 {
             recorder.record(&Event::TriageStarted {
@@ -248,7 +303,7 @@ mod tests {
         recorder.finish();
         for (n, path) in paths.iter().enumerate() {
             let t = Transcript::read(path).unwrap();
-            let ids: Vec<String> = t.lines.iter().map(|l| l["call_id"].as_str().unwrap().to_string()).collect();
+            let ids: Vec<String> = t.calls().iter().map(|c| c.id.to_string()).collect();
             let expected: Vec<String> = (0..3000).filter(|i| i % 3 == n).map(|i| format!("call-{i}")).collect();
             assert_eq!(ids, expected);
         }

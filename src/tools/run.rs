@@ -264,6 +264,10 @@ impl Toolbox {
             workflow_id: workflow_id.clone(),
             status: ended.status(),
             elapsed_ms: elapsed.as_millis() as u64,
+            reason: match &ended {
+                Ended::Failed { reason, .. } => Some(crate::redact::redact(reason).into_owned()),
+                _ => None,
+            },
         });
         Ok((workflow_id, ended, elapsed))
     }
