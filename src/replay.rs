@@ -21,7 +21,7 @@ use crate::secret::Secret;
 use crate::sim::{Scenario, SimOptions, Simulator};
 use crate::slack::reply;
 use crate::store::transcript::{Call, Transcript, TranscriptError};
-use crate::tools::{Toolbox, parse_call, sql_guard};
+use crate::tools::{Scope, Toolbox, parse_call, sql_guard};
 
 /// What a replay gives: the reply produced now and the one recorded (None when none was).
 pub struct Replayed {
@@ -164,7 +164,7 @@ pub async fn replay(path: &Path, toolbox: impl Fn(&Config, &str) -> Toolbox) -> 
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let result = crate::core::investigate(ts, alert, &toolbox, &reasoner, &tx).await;
+    let result = crate::core::investigate(Scope { alert_ts: ts, attempt: 0 }, alert, &toolbox, &reasoner, &tx).await;
     drop(tx);
     let _ = drain.await;
     let h = result.map_err(|e| ReplayError::Failed(e.to_string()))?;

@@ -120,3 +120,67 @@ async fn a_claim_whose_answer_was_lost_is_still_ours() {
     assert_eq!(per.len(), common::shipped_alerts(), "every alert triaged now, not after the lease");
     assert!(per.values().all(|n| *n == 1));
 }
+
+/// (workflows started, distinct commands among them) as the simulated Conductor saw them; a
+/// command is its cluster, workflow and parameters (one alert per cluster in these scenarios).
+fn dispatches(sim: &Simulator) -> (usize, usize) {
+    let records = sim.conductor().dispatches();
+    let started: Vec<_> = records.iter().filter(|d| d.workflow_id.is_some()).collect();
+    let commands: std::collections::BTreeSet<String> = started
+        .iter()
+        .map(|d| {
+            let r = &d.request;
+            format!("{} {} {}", r["correlationId"], r["name"], r["input"]["agentHandlerRequest"]["parameters"])
+        })
+        .collect();
+    (started.len(), commands.len())
+}
+
+#[tokio::test]
+async fn a_start_answered_500_after_it_created_the_workflow_runs_the_command_once() {
+    let sim = common::simulator().await;
+    sim.conductor().inject_errors_after_start(3);
+    let (out, _) = once(&sim).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (started, distinct) = dispatches(&sim);
+    assert_eq!(started, distinct, "a retried start found its workflow instead of starting another");
+    let per = replies_per_thread(&sim);
+    assert_eq!(per.len(), common::shipped_alerts());
+    assert!(per.values().all(|n| *n == 1));
+}
+
+#[tokio::test]
+async fn a_restart_after_kill_9_mid_triage_does_not_start_the_commands_again() {
+    use std::io::BufRead;
+    // Real fixture latencies: a triage takes seconds, so the kill lands in the middle of one.
+    let sim = Simulator::start(
+        oncall_triage::sim::scenario::embedded().unwrap(),
+        oncall_triage::sim::SimOptions { latency_scale: 1.0, ..Default::default() },
+    )
+    .await
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = against_in(&sim, home.path());
+    cmd.args(["--no-tui", "--once", "--json"]).stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let killed = tokio::task::spawn_blocking(move || {
+        let dispatching =
+            std::io::BufReader::new(stdout).lines().any(|l| l.is_ok_and(|l| l.contains("\"dispatch.started\"")));
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        dispatching
+    })
+    .await
+    .unwrap();
+    assert!(killed, "the run was killed while dispatching");
+    let (before, _) = dispatches(&sim);
+    assert!(before > 0);
+    let out = run(against_in(&sim, home.path()), &["--no-tui", "--once", "--json"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (started, distinct) = dispatches(&sim);
+    assert_eq!(started, distinct, "the restart found the commands it had started, not new ones");
+    let per = replies_per_thread(&sim);
+    assert_eq!(per.len(), common::shipped_alerts());
+    assert!(per.values().all(|n| *n == 1), "{per:?}");
+}

@@ -171,6 +171,7 @@ async fn a_claim_from_before_a_restart_is_resumed_and_posted_once() {
                     text: None,
                     updated_at: 1,
                     owner: None,
+                    attempt: 0,
                 },
             )
         })

@@ -205,3 +205,29 @@ async fn server_errors_are_retried_within_bounds() {
     let err = c.get_workflow(EXECUTION).await.unwrap_err();
     assert!(matches!(err, ConductorError::Http { status: 500, .. }), "{err}");
 }
+
+#[tokio::test]
+async fn idempotency_keys_as_conductor_documents_them() {
+    let sim = common::fixture_simulator(common::fast_options()).await;
+    let c = client(&sim);
+    let keyed = |key: &str, strategy: &str| {
+        let mut r = request("pull_logs", "PULL_LOGS", json!({"podName": "prometheus-server-abc", "lines": 200}));
+        r["idempotencyKey"] = json!(key);
+        r["idempotencyStrategy"] = json!(strategy);
+        r
+    };
+    // RETURN_EXISTING: the second start is the first workflow.
+    let first = c.start_workflow(&keyed("k1", "RETURN_EXISTING")).await.unwrap();
+    assert_eq!(c.start_workflow(&keyed("k1", "RETURN_EXISTING")).await.unwrap(), first);
+    // FAIL: the second start is refused.
+    c.start_workflow(&keyed("k2", "FAIL")).await.unwrap();
+    let refused = c.start_workflow(&keyed("k2", "FAIL")).await.unwrap_err().to_string();
+    assert!(refused.contains("409") || refused.contains("already exists"), "{refused}");
+    // FAIL_ON_RUNNING: refused while it runs, a new workflow once it ended.
+    let running = c.start_workflow(&keyed("k3", "FAIL_ON_RUNNING")).await.unwrap();
+    assert!(c.start_workflow(&keyed("k3", "FAIL_ON_RUNNING")).await.is_err());
+    poll_until_terminal(&c, &running).await;
+    assert_ne!(c.start_workflow(&keyed("k3", "FAIL_ON_RUNNING")).await.unwrap(), running);
+    // Only the workflows really created were dispatched.
+    assert_eq!(sim.conductor().dispatches().len(), 4);
+}

@@ -34,6 +34,7 @@ fn write_forever(path: &str) -> ! {
                         text: None,
                         updated_at: 0,
                         owner: None,
+                        attempt: 0,
                     },
                 );
                 c.high_water = Some(Ts::from_micros(n));

@@ -15,7 +15,7 @@ use oncall_triage::domain::{CommandStatus, Ts};
 use oncall_triage::protocol::Event;
 use oncall_triage::secret::Secret;
 use oncall_triage::sim::{SimOptions, Simulator, scenario};
-use oncall_triage::tools::Toolbox;
+use oncall_triage::tools::{Scope, Toolbox};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -57,7 +57,7 @@ async fn every_tool_dispatches_its_workflow_and_reads_the_answer() {
     let sim = common::simulator().await;
     let tb = toolbox(&sim, 4);
     let (tx, mut rx) = events();
-    let ts = Ts::from_micros(1);
+    let ts = Scope { alert_ts: Ts::from_micros(1), attempt: 0 };
     for (i, (tool, args, expect)) in [
         ("get_incident_details", json!({}), "heap_memory"),
         ("get_cluster_metrics", json!({}), "decider_queue_size"),
@@ -119,7 +119,7 @@ async fn failed_stuck_and_invented_calls_become_findings() {
     let sim = common::fixture_simulator(common::fast_options()).await;
     let tb = toolbox(&sim, 4);
     let (tx, mut rx) = events();
-    let ts = Ts::from_micros(1);
+    let ts = Scope { alert_ts: Ts::from_micros(1), attempt: 0 };
     let failed = tb.run(ts, "a", FIXTURE_EXECUTION, "pull_pod_logs", &json!({"podName": "gone-1"}), &tx).await;
     assert!(!failed.ok);
     assert_eq!(failed.summary, "pull_pod_logs unavailable: the command ended FAILED: pods \"gone-1\" not found");
@@ -174,7 +174,7 @@ async fn a_token_expiring_mid_triage_is_renewed_without_a_failed_call() {
     let sim = common::simulator().await;
     let tb = toolbox(&sim, 4);
     let (tx, _rx) = events();
-    let ts = Ts::from_micros(1);
+    let ts = Scope { alert_ts: Ts::from_micros(1), attempt: 0 };
     assert!(tb.run(ts, "a", HEAP_EXECUTION, "get_pods_data", &json!({}), &tx).await.ok);
     sim.conductor().expire_tokens();
     let out = tb.run(ts, "b", HEAP_EXECUTION, "get_cluster_metrics", &json!({}), &tx).await;
@@ -188,7 +188,7 @@ async fn a_conductor_500_storm_is_retried_then_reported_not_fatal() {
     let sim = common::simulator().await;
     let tb = toolbox(&sim, 4);
     let (tx, _rx) = events();
-    let ts = Ts::from_micros(1);
+    let ts = Scope { alert_ts: Ts::from_micros(1), attempt: 0 };
     sim.conductor().inject_server_errors(2);
     assert!(tb.run(ts, "a", HEAP_EXECUTION, "get_pods_data", &json!({}), &tx).await.ok, "a short storm is ridden out");
     sim.conductor().inject_server_errors(1000);
@@ -202,7 +202,7 @@ async fn dispatches_run_concurrently_within_the_bound() {
     let sim = common::simulator().await;
     let tb = Arc::new(toolbox(&sim, 2));
     let (tx, mut rx) = events();
-    let ts = Ts::from_micros(1);
+    let ts = Scope { alert_ts: Ts::from_micros(1), attempt: 0 };
     let calls = ["get_pods_data", "get_deployments_info", "get_ingress_info", "get_infrastructure_metrics"].map(|t| {
         let (tb, tx) = (tb.clone(), tx.clone());
         tokio::spawn(async move { tb.run(ts, t, HEAP_EXECUTION, t, &json!({}), &tx).await })
@@ -239,8 +239,16 @@ async fn a_ten_megabyte_log_is_condensed_and_keeps_every_exception_class() {
     let sim = Simulator::start(scenario::load_dir(dir.path()).unwrap(), SimOptions::default()).await.unwrap();
     let tb = toolbox(&sim, 1);
     let (tx, _rx) = events();
-    let out =
-        tb.run(Ts::from_micros(1), "a", FIXTURE_EXECUTION, "pull_pod_logs", &json!({"podName": "big-1"}), &tx).await;
+    let out = tb
+        .run(
+            Scope { alert_ts: Ts::from_micros(1), attempt: 0 },
+            "a",
+            FIXTURE_EXECUTION,
+            "pull_pod_logs",
+            &json!({"podName": "big-1"}),
+            &tx,
+        )
+        .await;
     assert!(out.ok, "{}", out.summary);
     assert_eq!(out.data.as_str().map(str::len), Some(text.len()), "the raw output is kept whole");
     assert!(out.condensed.len() * 20 <= text.len(), "condensed to {} bytes", out.condensed.len());
@@ -255,7 +263,9 @@ async fn a_query_whose_plan_is_over_the_budget_is_refused_before_it_runs() {
     let tb = toolbox(&sim, 4).with_sql_policy(oncall_triage::tools::sql_guard::Policy::default().with_max_cost(5.0));
     let (tx, _rx) = events();
     let query = json!({"query": "SELECT workflow_type, count(*) FROM workflow_index GROUP BY 1"});
-    let out = tb.run(Ts::from_micros(1), "a", HEAP_EXECUTION, "run_sql_select", &query, &tx).await;
+    let out = tb
+        .run(Scope { alert_ts: Ts::from_micros(1), attempt: 0 }, "a", HEAP_EXECUTION, "run_sql_select", &query, &tx)
+        .await;
     assert!(!out.ok);
     assert!(
         out.summary.starts_with("run_sql_select refused: the query was not run: PostgreSQL estimates its cost at 10"),

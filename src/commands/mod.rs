@@ -142,7 +142,9 @@ async fn triage(cli: &Cli, execution_id: &str) -> u8 {
             }
         }
     });
-    let result = core::investigate(Ts::now(), &alert, &toolbox, &reasoner, &tx).await;
+    let result =
+        core::investigate(crate::tools::Scope { alert_ts: Ts::now(), attempt: 0 }, &alert, &toolbox, &reasoner, &tx)
+            .await;
     drop(tx);
     let _ = printer.await;
     match result {

@@ -26,7 +26,16 @@ const NO_DOMAIN_TASKS: &[&str] = &[
 ];
 
 /// The StartWorkflowRequest for `command` on the cluster of `ctx`.
-pub fn start_request(ctx: &ClusterContext, command: Command, parameters: &Map<String, Value>) -> Value {
+/// The StartWorkflowRequest of a command. `idempotency_key` names this dispatch: Conductor
+/// answers a second start with the same key with the workflow the first one created
+/// (`RETURN_EXISTING`), so a retry after a lost answer, or a restart mid-triage, never runs the
+/// command twice in the cluster.
+pub fn start_request(
+    ctx: &ClusterContext,
+    command: Command,
+    parameters: &Map<String, Value>,
+    idempotency_key: &str,
+) -> Value {
     let domain = ctx.domain();
     let mut task_to_domain = Map::new();
     task_to_domain.insert("*".into(), json!(domain));
@@ -48,7 +57,10 @@ pub fn start_request(ctx: &ClusterContext, command: Command, parameters: &Map<St
             top.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
-    json!({"name": command.workflow(), "correlationId": domain, "taskToDomain": task_to_domain, "input": input})
+    json!({
+        "name": command.workflow(), "correlationId": domain, "taskToDomain": task_to_domain, "input": input,
+        "idempotencyKey": idempotency_key, "idempotencyStrategy": "RETURN_EXISTING",
+    })
 }
 
 /// How a dispatched command ended.
@@ -122,9 +134,10 @@ pub async fn dispatch(
     command: Command,
     parameters: &Map<String, Value>,
     timing: Timing,
+    idempotency_key: &str,
     started: impl FnOnce(&str),
 ) -> Result<(String, Ended, Duration), ConductorError> {
-    let request = start_request(ctx, command, parameters);
+    let request = start_request(ctx, command, parameters, idempotency_key);
     let begun = Instant::now();
     let id = client.start_workflow(&request).await?;
     started(&id);
@@ -188,7 +201,7 @@ mod tests {
         let mut params = Map::new();
         params.insert("podName".into(), json!("p-1"));
         params.insert("organizationId".into(), json!("evil"));
-        let r = start_request(&ctx, Command::PullLogs, &params);
+        let r = start_request(&ctx, Command::PullLogs, &params, "k");
         assert_eq!(r["name"], "pull_logs");
         assert_eq!(r["correlationId"], "3f0c549d-1#-#viz-stage");
         assert_eq!(r["taskToDomain"]["*"], "3f0c549d-1#-#viz-stage");

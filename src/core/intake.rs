@@ -161,6 +161,7 @@ fn record_new(
             text: None,
             updated_at: now_secs(),
             owner: None,
+            attempt: 0,
         };
         c.alerts.insert(ts, record);
         fresh.push((ts, alert, stale));

@@ -16,6 +16,7 @@ use crate::domain::Ts;
 use crate::protocol::{Event, SkipReason};
 use crate::slack::{Reaction, reply};
 use crate::store::{AlertRecord, AlertStatus, StateError, state::now_secs};
+use crate::tools::Scope;
 
 pub(super) struct Job {
     shared: Arc<Shared>,
@@ -223,7 +224,12 @@ impl Job {
             })
             .await?;
 
-        let outcome = triage::outcome(&self.shared, self.ts, &self.record.alert).await;
+        let outcome = triage::outcome(
+            &self.shared,
+            Scope { alert_ts: self.ts, attempt: self.record.attempt },
+            &self.record.alert,
+        )
+        .await;
         Ok(outcome)
     }
 

@@ -11,6 +11,7 @@ use super::{delivery, triage};
 use crate::domain::Ts;
 use crate::protocol::{Decision, Event, Op, SkipReason};
 use crate::store::{AlertStatus, state::now_secs};
+use crate::tools::Scope;
 
 pub(super) async fn decide(shared: Arc<Shared>, op: Op) {
     match op {
@@ -101,11 +102,19 @@ async fn reject(shared: &Shared, ts: Ts, reason: Option<String>) {
 }
 
 async fn retriage(shared: &Shared, ts: Ts) {
-    let Ok(Some((alert, status))) = shared.read(move |c| c.alerts.get(&ts).map(|r| (r.alert.clone(), r.status))).await
-    else {
+    // A re-triage is a new triage: its commands run afresh (a new idempotency scope).
+    let next = shared
+        .state(move |c| {
+            c.alerts.get_mut(&ts).map(|r| {
+                r.attempt += 1;
+                (r.alert.clone(), r.status, r.attempt)
+            })
+        })
+        .await;
+    let Ok(Some((alert, status, attempt))) = next else {
         return;
     };
-    let outcome = triage::outcome(shared, ts, &alert).await;
+    let outcome = triage::outcome(shared, Scope { alert_ts: ts, attempt }, &alert).await;
     // A posted alert keeps its status until a follow-up is approved; the draft waits in state.
     let status = if status == AlertStatus::Posted { AlertStatus::Posted } else { AlertStatus::Queued };
     let saved = shared

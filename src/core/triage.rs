@@ -9,12 +9,12 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 use super::Shared;
-use crate::domain::{Alert, Hypothesis, Ts};
+use crate::domain::{Alert, Hypothesis};
 use crate::protocol::{Event, Service};
 use crate::reasoner::Reasoner;
 use crate::reasoner::playbook::{self, Investigation};
 use crate::slack::reply;
-use crate::tools::{Tool, Toolbox};
+use crate::tools::{Scope, Tool, Toolbox};
 
 #[derive(Debug, Error)]
 pub enum TriageError {
@@ -27,18 +27,19 @@ pub enum TriageError {
 
 /// Reads the execution and reasons to a hypothesis, reporting each step as events.
 pub async fn investigate(
-    alert_ts: Ts,
+    scope: Scope,
     alert: &Alert,
     toolbox: &Arc<Toolbox>,
     reasoner: &Reasoner,
     events: &mpsc::UnboundedSender<Event>,
 ) -> Result<Hypothesis, TriageError> {
+    let alert_ts = scope.alert_ts;
     let _ = events.send(Event::TriageStarted {
         alert_ts,
         execution_id: alert.execution_id.clone(),
         reasoner: reasoner.name().into(),
     });
-    let inv = Investigation::new(alert_ts, &alert.execution_id, toolbox.clone(), events.clone());
+    let inv = Investigation::new(alert_ts, &alert.execution_id, toolbox.clone(), events.clone()).attempt(scope.attempt);
     let incident = inv.call(Tool::GetIncidentDetails.name(), json!({})).await;
     if !incident.ok {
         return Err(TriageError::IncidentUnavailable(incident.summary));
@@ -58,10 +59,11 @@ pub(super) struct Outcome {
 
 /// Investigates (within the limit of investigations at once) and renders the reply, reporting
 /// `hypothesis.ready` or `triage.failed`.
-pub(super) async fn outcome(shared: &Shared, ts: Ts, alert: &Alert) -> Outcome {
+pub(super) async fn outcome(shared: &Shared, scope: Scope, alert: &Alert) -> Outcome {
+    let ts = scope.alert_ts;
     let _permit = shared.investigations.acquire().await;
     let events = shared.events.clone();
-    match investigate(ts, alert, &shared.services.toolbox, &shared.services.reasoner, &events).await {
+    match investigate(scope, alert, &shared.services.toolbox, &shared.services.reasoner, &events).await {
         Ok(h) => {
             let text = reply::render(&h);
             shared.emit(Event::HypothesisReady {

@@ -17,7 +17,7 @@ use crate::conductor::Execution;
 use crate::domain::{Alert, AlertKind, Hypothesis, Issue, Ts};
 use crate::protocol::Event;
 use crate::tools::condense::{self, Group};
-use crate::tools::{Tool, ToolOutput, Toolbox};
+use crate::tools::{Scope, Tool, ToolOutput, Toolbox};
 
 /// Which pods the second stage looks at.
 #[derive(Clone, Copy)]
@@ -77,6 +77,8 @@ fn plan(kind: AlertKind) -> Plan {
 #[derive(Clone)]
 pub struct Investigation {
     pub alert_ts: Ts,
+    /// Which triage of the alert this is (see `tools::Scope`).
+    pub attempt: u32,
     pub execution_id: String,
     pub toolbox: Arc<Toolbox>,
     pub events: mpsc::UnboundedSender<Event>,
@@ -90,13 +92,26 @@ impl Investigation {
         toolbox: Arc<Toolbox>,
         events: mpsc::UnboundedSender<Event>,
     ) -> Investigation {
-        Investigation { alert_ts, execution_id: execution_id.to_string(), toolbox, events, calls: Arc::default() }
+        Investigation {
+            alert_ts,
+            attempt: 0,
+            execution_id: execution_id.to_string(),
+            toolbox,
+            events,
+            calls: Arc::default(),
+        }
+    }
+
+    /// The same investigation as the `attempt`-th triage of its alert.
+    pub fn attempt(self, attempt: u32) -> Investigation {
+        Investigation { attempt, ..self }
     }
 
     pub async fn call(&self, tool: &str, args: Value) -> ToolOutput {
         let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
         let id = format!("call-{n}");
-        self.toolbox.run(self.alert_ts, &id, &self.execution_id, tool, &args, &self.events).await
+        let scope = Scope { alert_ts: self.alert_ts, attempt: self.attempt };
+        self.toolbox.run(scope, &id, &self.execution_id, tool, &args, &self.events).await
     }
 
     /// Runs the calls at once; answers in the order asked.

@@ -74,6 +74,10 @@ struct ConductorState {
     dispatches: Vec<DispatchRecord>,
     requests: Vec<RequestRecord>,
     server_errors: usize,
+    /// Starts that create their workflow and then answer HTTP 500.
+    errors_after_start: usize,
+    /// idempotencyKey → the workflow its first start created.
+    idempotency: HashMap<String, String>,
 }
 
 pub struct ConductorSim {
@@ -127,6 +131,8 @@ impl ConductorSim {
                 dispatches: Vec::new(),
                 requests: Vec::new(),
                 server_errors: 0,
+                errors_after_start: 0,
+                idempotency: HashMap::new(),
             }),
         }
     }
@@ -138,6 +144,12 @@ impl ConductorSim {
     /// The next `n` API calls (not /token) answer HTTP 500.
     pub fn inject_server_errors(&self, n: usize) {
         self.lock().server_errors += n;
+    }
+
+    /// The next `n` starts of a workflow create it, then answer HTTP 500: the answer is lost,
+    /// the workflow runs.
+    pub fn inject_errors_after_start(&self, n: usize) {
+        self.lock().errors_after_start += n;
     }
 
     /// Every token issued so far expires now (a token expiring mid-triage).
@@ -285,6 +297,9 @@ impl ConductorSim {
                 (status, (status, Json(body)).into_response())
             }
             Ok(domain) => {
+                if let Some(answer) = self.idempotent(&req) {
+                    return answer;
+                }
                 let scenario = self.clusters[&domain].scenario;
                 let input = req.get("input").cloned().unwrap_or(Value::Null);
                 let fixture = self.fixture_for(scenario, &name, &input).map(|f| explained(f, &input));
@@ -298,14 +313,44 @@ impl ConductorSim {
                     scenario: Some(self.scenarios[scenario].name.clone()),
                     latency_ms: Some(self.latency(fixture.as_ref()).as_millis() as u64),
                 });
+                if let Some(key) = req.get("idempotencyKey").and_then(Value::as_str) {
+                    st.idempotency.insert(key.to_string(), id.clone());
+                }
                 st.runs.insert(
                     id.clone(),
                     Run { name, request: req, started: Instant::now(), created_ms: epoch_ms(), fixture, domain },
                 );
+                if st.errors_after_start > 0 {
+                    st.errors_after_start -= 1;
+                    let (status, body) = error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+                    return (status, (status, Json(body)).into_response());
+                }
                 let resp = (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], id).into_response();
                 (StatusCode::OK, resp)
             }
         }
+    }
+
+    /// A start whose idempotencyKey was seen before, answered as Conductor does: RETURN_EXISTING
+    /// gives the existing workflow's id; FAIL refuses (409); FAIL_ON_RUNNING refuses while the
+    /// existing one runs. None: start a new workflow.
+    fn idempotent(&self, req: &Value) -> Option<(StatusCode, Response)> {
+        let key = req.get("idempotencyKey").and_then(Value::as_str)?;
+        let st = self.lock();
+        let existing = st.idempotency.get(key)?.clone();
+        let running = st.runs.get(&existing).is_some_and(|run| self.render_run(&existing, run)["status"] == "RUNNING");
+        let conflict = match req.get("idempotencyStrategy").and_then(Value::as_str).unwrap_or("FAIL") {
+            "RETURN_EXISTING" => false,
+            // Not running any more: a new workflow starts.
+            "FAIL_ON_RUNNING" if !running => return None,
+            _ => true,
+        };
+        if conflict {
+            let message = format!("A workflow with idempotencyKey {key} already exists: {existing}");
+            let (status, body) = error(StatusCode::CONFLICT, &message);
+            return Some((status, (status, Json(body)).into_response()));
+        }
+        Some((StatusCode::OK, (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], existing).into_response()))
     }
 
     /// How long a fixture keeps its workflow RUNNING, scaled.

@@ -66,6 +66,14 @@ pub struct AlertRecord {
     /// state file leaves it alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<u32>,
+    /// How many times the operator asked for a re-triage: each is a new triage whose commands
+    /// run afresh, while a restart of the same triage finds its commands already started.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl AlertRecord {
@@ -320,6 +328,7 @@ mod tests {
             text: None,
             updated_at: 1,
             owner: None,
+            attempt: 0,
         }
     }
 

@@ -7,7 +7,7 @@ pub mod condense;
 mod run;
 pub mod sql_guard;
 
-pub use run::{ToolOutput, Toolbox};
+pub use run::{Scope, ToolOutput, Toolbox};
 
 use crate::domain::Command;
 

@@ -59,6 +59,26 @@ pub enum IncidentError {
     Context(#[from] ContextError),
 }
 
+/// Which triage a call belongs to: the alert, and the how-many-th triage of it (0 for the
+/// first; each re-triage by the operator is the next). Restarting the same triage keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scope {
+    pub alert_ts: Ts,
+    pub attempt: u32,
+}
+
+impl Scope {
+    /// The dispatch's idempotency key: the same command with the same parameters in the same
+    /// triage is one workflow in the cluster, however often it is started.
+    pub fn idempotency_key(self, workflow: &str, params: &Map<String, Value>) -> String {
+        let text = Value::Object(params.clone()).to_string();
+        // FNV-1a: stable across builds and restarts (std's hasher is not promised to be).
+        let hash =
+            text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        format!("oncall-triage:{}:{}:{workflow}:{hash:016x}", self.alert_ts, self.attempt)
+    }
+}
+
 /// The tools of one product instance: one Conductor client, one dispatch limit, one cache.
 pub struct Toolbox {
     conductor: Arc<ConductorClient>,
@@ -110,13 +130,14 @@ impl Toolbox {
     /// Runs the call `name(args)` for the triage of `execution_id`, emitting its events.
     pub async fn run(
         &self,
-        alert_ts: Ts,
+        scope: Scope,
         call_id: &str,
         execution_id: &str,
         name: &str,
         args: &Value,
         events: &mpsc::UnboundedSender<Event>,
     ) -> ToolOutput {
+        let alert_ts = scope.alert_ts;
         let emit = |e: Event| {
             let _ = events.send(e);
         };
@@ -135,7 +156,7 @@ impl Toolbox {
                     format!("tool error: this triage is about execution {execution_id}"),
                 )
             }
-            Ok(call) => self.execute(alert_ts, call_id, execution_id, &call, &emit).await,
+            Ok(call) => self.execute(scope, call_id, execution_id, &call, &emit).await,
         };
         let output = ToolOutput {
             summary: crate::redact::redact(&output.summary).into_owned(),
@@ -154,12 +175,13 @@ impl Toolbox {
 
     async fn execute(
         &self,
-        alert_ts: Ts,
+        scope: Scope,
         call_id: &str,
         execution_id: &str,
         call: &ToolCall,
         emit: &impl Fn(Event),
     ) -> ToolOutput {
+        let alert_ts = scope.alert_ts;
         let tool = call.tool;
         let incident = match self.incident(execution_id).await {
             Ok(i) => i,
@@ -189,7 +211,7 @@ impl Toolbox {
             };
         };
         if let Some(plan) = &call.plan {
-            let cost = match self.dispatch(alert_ts, call_id, &incident, command, plan, emit).await {
+            let cost = match self.dispatch(scope, call_id, &incident, command, plan, emit).await {
                 Ok((_, Ended::Completed(output), _)) => {
                     let answer = output.get("result").cloned().unwrap_or(output);
                     sql_guard::plan::within_budget(&sql_guard::plan::parse_answer(&answer), self.sql.max_cost)
@@ -204,7 +226,7 @@ impl Toolbox {
             }
         }
         let (workflow_id, ended, elapsed) =
-            match self.dispatch(alert_ts, call_id, &incident, command, &call.params, emit).await {
+            match self.dispatch(scope, call_id, &incident, command, &call.params, emit).await {
                 Ok(done) => done,
                 Err(e) => return ToolOutput::failed(Some(tool), format!("{} unavailable: {e}", tool.name())),
             };
@@ -239,13 +261,14 @@ impl Toolbox {
     /// Dispatches one command for the call, within the dispatch limit, reporting it as events.
     async fn dispatch(
         &self,
-        alert_ts: Ts,
+        scope: Scope,
         call_id: &str,
         incident: &Execution,
         command: Command,
         params: &Map<String, Value>,
         emit: &impl Fn(Event),
     ) -> Result<(String, Ended, Duration), ConductorError> {
+        let alert_ts = scope.alert_ts;
         let _permit = self.dispatches.acquire().await;
         let workflow = command.workflow();
         let started = |id: &str| {
@@ -256,8 +279,9 @@ impl Toolbox {
                 workflow_id: id.into(),
             });
         };
+        let key = scope.idempotency_key(workflow, params);
         let (workflow_id, ended, elapsed) =
-            dispatch::dispatch(&self.conductor, &incident.context, command, params, self.timing, started).await?;
+            dispatch::dispatch(&self.conductor, &incident.context, command, params, self.timing, &key, started).await?;
         emit(Event::DispatchFinished {
             alert_ts,
             call_id: call_id.into(),
