@@ -104,8 +104,10 @@ async fn every_operator_decision_reaches_slack_exactly_as_decided() {
     assert!(events.iter().any(|e| matches!(e, Event::Decision { decision: Decision::Approved, .. })));
     assert_eq!(replies(&sim, approved.0), vec![approved.1.clone()]);
 
-    // Edit: the operator's text, said to be an edit.
-    let text = format!("{}\n• The operator adds: the node was drained at 02:10.", edited.1);
+    // Edit: the operator's text, said to be an edit; a long one still fits Slack (as text alone
+    // once its blocks would be too long).
+    let note = "\n• The operator adds: the node was drained at 02:10.".repeat(300);
+    let text = format!("{}{note}", edited.1);
     handle.submit(Op::Approve { alert_ts: edited.0, text: text.clone() }).unwrap();
     let events = until(&mut handle, |e| matches!(e, Event::PostSent { alert_ts, .. } if *alert_ts == edited.0)).await;
     assert!(
@@ -114,6 +116,8 @@ async fn every_operator_decision_reaches_slack_exactly_as_decided() {
             .any(|e| matches!(e, Event::Decision { decision: Decision::Edited, text: Some(t), .. } if *t == text))
     );
     assert_eq!(replies(&sim, edited.0), [text]);
+    let posted = sim.slack().posts().into_iter().find(|p| p.thread_ts == Some(edited.0)).unwrap();
+    assert!(posted.blocks.is_null(), "blocks over Slack's total are not sent");
 
     // Reject: recorded with its reason, nothing posted.
     handle.submit(Op::Reject { alert_ts: rejected.0, reason: Some("wrong cluster".into()) }).unwrap();

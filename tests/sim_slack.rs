@@ -129,7 +129,7 @@ async fn replies_land_in_the_thread_not_in_the_channel() {
     let client = client_for(&sim);
     let parent = Ts::parse(sim.slack().messages()[0]["ts"].as_str().unwrap()).unwrap();
     let before = sim.slack().messages().len();
-    let posted = client.post_reply(sim.channel(), parent, "*Issue*: x", json!([])).await.unwrap();
+    let posted = client.post_reply(sim.channel(), parent, "*Issue*: x", Some(json!([]))).await.unwrap();
     assert_eq!(sim.slack().messages().len(), before, "no new top-level message");
     let thread = client.replies(sim.channel(), parent).await.unwrap();
     assert_eq!(thread.len(), 2, "parent then reply");

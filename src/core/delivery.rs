@@ -23,7 +23,9 @@ pub async fn thread_answered(shared: &Shared, ts: Ts) -> bool {
 /// or None when posting failed (reported as `triage.failed`).
 pub async fn post(shared: &Shared, alert_ts: Ts, text: &str, failed: bool) -> Option<Ts> {
     let s = &shared.services;
-    match s.slack.post_reply(&s.channel, alert_ts, text, reply::blocks(text)).await {
+    // Within Slack's limits whatever its size: the operator's edit too.
+    let (text, blocks) = reply::fit(text);
+    match s.slack.post_reply(&s.channel, alert_ts, &text, blocks).await {
         Ok(message_ts) => {
             tracing::info!(%alert_ts, %message_ts, failed, "reply posted");
             shared.emit(Event::PostSent { alert_ts, channel: s.channel.clone(), thread_ts: alert_ts, message_ts });

@@ -25,6 +25,8 @@ pub const BOT_ID: &str = "B0TRIAGEBOT";
 pub const TEAM_ID: &str = "T0SIMTEAM";
 
 const MAX_TEXT: usize = 40_000;
+/// The characters all of a message's blocks may hold, as Slack answers `msg_blocks_too_long`.
+const MAX_BLOCKS_TEXT: usize = 13_200;
 const MAX_SECTION_TEXT: usize = 3_000;
 const MAX_BLOCKS: usize = 50;
 
@@ -447,6 +449,11 @@ fn check_blocks(blocks: &Value) -> Option<&'static str> {
     };
     if list.len() > MAX_BLOCKS {
         return Some("invalid_blocks");
+    }
+    let total: usize =
+        list.iter().filter_map(|b| b.pointer("/text/text").and_then(Value::as_str)).map(|t| t.chars().count()).sum();
+    if total > MAX_BLOCKS_TEXT {
+        return Some("msg_blocks_too_long");
     }
     for b in list {
         if b.get("type").and_then(Value::as_str).is_none() {

@@ -318,8 +318,14 @@ impl SlackClient {
     /// blindly: the thread is read first, and a reply with this very text there is the post.
     /// When the thread cannot be read, the post is not repeated. Blocks Slack refuses (too long,
     /// invalid) fall back to the text alone, which carries the same reply.
-    pub async fn post_reply(&self, channel: &str, thread_ts: Ts, text: &str, blocks: Value) -> Result<Ts, SlackError> {
-        let mut blocks = Some(blocks);
+    pub async fn post_reply(
+        &self,
+        channel: &str,
+        thread_ts: Ts,
+        text: &str,
+        blocks: Option<Value>,
+    ) -> Result<Ts, SlackError> {
+        let mut blocks = blocks;
         let mut attempt = 0;
         loop {
             match self.post_message(channel, thread_ts, text, blocks.as_ref()).await {

@@ -29,13 +29,13 @@ pub fn render(h: &Hypothesis) -> String {
     }
     out.push_str(&format!("*Likely root cause*: {}\n", escape(&h.root_cause_line())));
     out.push_str(&format!("*Suggested next step*: {}", escape(&h.next_step)));
-    fit(out)
+    clean(out)
 }
 
 /// The reply to a re-fire: a link to the first triage's thread and its hypothesis again.
 pub fn refire(channel: &str, first_ts: Ts, refires: u32, first_text: &str) -> String {
     let link = format!("https://slack.com/archives/{channel}/p{}", first_ts.to_string().replace('.', ""));
-    fit(format!(
+    clean(format!(
         "*Re-fire* (×{}) of the incident triaged in <{link}|this thread>; nothing new was dispatched. Its triage:\n{first_text}",
         refires + 1
     ))
@@ -43,7 +43,7 @@ pub fn refire(channel: &str, first_ts: Ts, refires: u32, first_text: &str) -> St
 
 /// A failed triage's reply.
 pub fn failed(reason: &str) -> String {
-    fit(format!("Triage failed: {}", escape(reason)))
+    clean(format!("Triage failed: {}", escape(reason)))
 }
 
 /// Whether a thread message is a triage reply (ours or another instance's).
@@ -53,14 +53,48 @@ pub fn is_triage_reply(message: &Value) -> bool {
     by_a_bot && REPLY_PREFIXES.iter().any(|p| text.starts_with(p))
 }
 
-/// Redacts a reply and trims it to Slack's message limit, saying so.
-fn fit(text: String) -> String {
-    let text = crate::redact::redact(&text).into_owned();
-    if text.chars().count() <= MESSAGE_LIMIT {
-        return text;
+/// Redacts a reply: no secret reaches the thread, whatever wrote the text.
+fn clean(text: String) -> String {
+    crate::redact::redact(&text).into_owned()
+}
+
+/// Slack refuses a message whose blocks hold much more than this many characters in all
+/// (`msg_blocks_too_long`, observed at about 13,000), though each section may hold 3,000.
+pub const BLOCKS_BUDGET: usize = 12_000;
+
+/// A reply as it is posted: its text within Slack's message limit and, when they fit, the same
+/// text as blocks (each section, their count and their total within Slack's limits). Every post
+/// goes through here, whatever wrote it: playbook, model, re-fire, the operator's edit. What is
+/// cut to fit is evidence (the last findings first), never the root cause or the next step.
+pub fn fit(text: &str) -> (String, Option<Value>) {
+    let text = within(text, MESSAGE_LIMIT);
+    let blocks = (text.chars().count() <= BLOCKS_BUDGET).then(|| blocks(&text));
+    (text, blocks)
+}
+
+/// `text` in at most `limit` characters: findings dropped from the end first, saying how many;
+/// only when that is not enough, a cut at the limit that closes what it leaves open.
+fn within(text: &str, limit: usize) -> String {
+    let length = |s: &str| s.chars().count();
+    if length(text) <= limit {
+        return text.to_string();
+    }
+    if let Some(at) = text.rfind("\n*Likely root cause*:") {
+        let (head, conclusion) = text.split_at(at);
+        let mut lines: Vec<&str> = head.lines().collect();
+        let mut cut = 0;
+        while lines.len() > 2 && lines.last().is_some_and(|l| l.starts_with("• ")) {
+            lines.pop();
+            cut += 1;
+            let note = format!("• … ({cut} more findings cut to fit a Slack message)");
+            let kept = format!("{}\n{note}{conclusion}", lines.join("\n"));
+            if length(&kept) <= limit {
+                return kept;
+            }
+        }
     }
     const NOTE: &str = "\n… (trimmed to Slack's message limit)";
-    let kept: String = text.chars().take(MESSAGE_LIMIT - NOTE.chars().count() - 4).collect();
+    let kept: String = text.chars().take(limit - NOTE.chars().count() - 4).collect();
     // Close an inline code span or a fence the cut left open.
     let fences = kept.matches("```").count();
     let ticks = kept.matches('`').count() - 3 * fences;
@@ -150,6 +184,31 @@ mod tests {
     }
 
     #[test]
+    fn every_reply_fits_slack_whatever_its_size() {
+        for n in [10, 300, 1_000, 5_000, 20_000] {
+            let findings = (0..n).map(|i| format!("• finding {i} with `code` in it")).collect::<Vec<_>>().join("\n");
+            let text = format!(
+                "*Issue*: x\n*Findings*:\n{findings}\n*Likely root cause*: the cause\n*Suggested next step*: the step"
+            );
+            let (posted, blocks) = fit(&text);
+            assert!(posted.chars().count() <= 40_000, "{n} lines");
+            match blocks {
+                Some(Value::Array(b)) => {
+                    let total: usize = b.iter().map(|s| s["text"]["text"].as_str().unwrap().chars().count()).sum();
+                    assert!(total <= BLOCKS_BUDGET && b.len() <= 50, "{n} lines: {total} characters of blocks");
+                }
+                Some(other) => panic!("{other}"),
+                None => assert!(posted.chars().count() > BLOCKS_BUDGET, "{n} lines: blocks dropped only when too long"),
+            }
+            // Evidence goes first: the conclusion is always whole.
+            assert!(posted.ends_with("*Likely root cause*: the cause\n*Suggested next step*: the step"), "{n} lines");
+            if text.chars().count() <= MESSAGE_LIMIT {
+                assert_eq!(posted, text, "nothing cut from a reply that fits");
+            }
+        }
+    }
+
+    #[test]
     fn renders_the_domain_format() {
         let text = render(&hypothesis());
         assert_eq!(
@@ -195,10 +254,16 @@ mod tests {
 
     #[test]
     fn long_replies_are_trimmed_to_the_message_limit_and_say_so() {
+        // A reply: its evidence goes, its conclusion stays.
         let mut h = hypothesis();
-        h.findings = vec![format!("`{}`", "y".repeat(50_000))];
-        let text = render(&h);
-        assert!(text.chars().count() <= MESSAGE_LIMIT);
+        h.findings = vec!["a short one".into(), format!("`{}`", "y".repeat(50_000))];
+        let (text, blocks) = fit(&render(&h));
+        assert!(text.chars().count() <= MESSAGE_LIMIT && blocks.is_some());
+        assert!(text.contains("• a short one\n• … (1 more findings cut to fit a Slack message)\n*Likely root cause*"));
+        assert!(text.ends_with("*Suggested next step*: Read the server logs"));
+        // Any other text (an operator's edit): cut at the limit, nothing left open.
+        let (text, blocks) = fit(&format!("`{}`", "y".repeat(50_000)));
+        assert!(text.chars().count() <= MESSAGE_LIMIT && blocks.is_none());
         assert!(text.ends_with("(trimmed to Slack's message limit)"));
         assert_eq!(text.matches('`').count() % 2, 0);
     }
