@@ -241,3 +241,41 @@ async fn transient_errors_and_5xx_are_retried_other_errors_are_not() {
     let calls = sim.slack().requests().iter().filter(|r| r.api == "conversations.history").count();
     assert_eq!(calls, 1, "a permanent error is not retried");
 }
+
+#[tokio::test]
+async fn message_metadata_is_kept_and_returned_only_when_asked_for() {
+    let sim = common::simulator().await;
+    let token = sim.options.slack_token.clone();
+    let parent = sim.slack().messages()[0]["ts"].as_str().unwrap().to_string();
+    let metadata = json!({"event_type": "oncall_triage_reply", "event_payload": {"post_id": "p1"}});
+    let (_, _, body) = call(
+        &sim,
+        "chat.postMessage",
+        Some(&token),
+        json!({"channel": sim.channel(), "thread_ts": parent, "text": "*Issue*: x", "metadata": metadata}),
+    )
+    .await;
+    assert_eq!(body["ok"], true, "{body}");
+    let replies = |all: bool| {
+        let mut params = json!({"channel": sim.channel(), "ts": parent});
+        if all {
+            params["include_all_metadata"] = json!("true");
+        }
+        call(&sim, "conversations.replies", Some(&token), params)
+    };
+    let (_, _, plain) = replies(false).await;
+    assert!(plain["messages"][1].get("metadata").is_none(), "{plain}");
+    let (_, _, full) = replies(true).await;
+    assert_eq!(full["messages"][1]["metadata"], metadata);
+    // Our client reads it, and knows the reply by it.
+    let thread = client_for(&sim).replies(sim.channel(), Ts::parse(&parent).unwrap()).await.unwrap();
+    assert_eq!(oncall_triage::slack::reply::post_id(&thread[1]), Some("p1"));
+    let (_, _, bad) = call(
+        &sim,
+        "chat.postMessage",
+        Some(&token),
+        json!({"channel": sim.channel(), "thread_ts": parent, "text": "x", "metadata": {"event_payload": {}}}),
+    )
+    .await;
+    assert_eq!(bad["error"], "invalid_metadata_format");
+}

@@ -1,8 +1,10 @@
 //! The simulated Slack Web API (domain.md §6): auth.test, conversations.history and .replies
 //! (oldest/latest/inclusive/limit/cursor paging, newest first), chat.postMessage (replies land
 //! in the thread), reactions.add/.get (`already_reacted`). Parameters may come as a query string,
-//! a form or a JSON body, as Slack accepts. Rate limits only when a test asks: injected 429s
-//! with `Retry-After`, or a per-method budget per time window.
+//! a form or a JSON body, as Slack accepts. Message metadata is kept and returned only with
+//! `include_all_metadata`. Blocks over Slack's total answer `msg_blocks_too_long`. Faults only
+//! when a test asks: injected 429s with `Retry-After`, a per-method budget per time window,
+//! errors before the work, or after it (the post stored, the reaction added, then an error).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -285,7 +287,11 @@ impl SlackSim {
         // Newest first, as Slack returns it.
         let matching: Vec<&Value> =
             st.top_level.range(window.range()).rev().map(|(_, m)| m).filter(|m| window.before_cursor(m)).collect();
-        page(matching, window.limit)
+        let mut body = page(matching, window.limit);
+        if !flag(params, "include_all_metadata") {
+            without_metadata(&mut body);
+        }
+        body
     }
 
     fn replies(&self, st: &ChannelState, params: &Params) -> Value {
@@ -316,7 +322,11 @@ impl SlackSim {
             .filter(|m| msg_ts(m).is_some_and(|t| window.range_contains(t)))
             .filter(|m| window.after_cursor(m))
             .collect();
-        page(matching, window.limit)
+        let mut body = page(matching, window.limit);
+        if !flag(params, "include_all_metadata") {
+            without_metadata(&mut body);
+        }
+        body
     }
 
     fn post_message(&self, st: &mut ChannelState, params: &Params) -> Value {
@@ -353,6 +363,11 @@ impl SlackSim {
             "app_id": "A0TRIAGEAPP", "team": TEAM_ID, "ts": ts.to_string()});
         if !blocks.is_null() {
             message["blocks"] = blocks.clone();
+        }
+        match metadata(params) {
+            Ok(Some(m)) => message["metadata"] = m,
+            Ok(None) => {}
+            Err(e) => return fail(e),
         }
         match thread_ts {
             Some(parent) => {
@@ -542,6 +557,40 @@ fn decode_cursor(cursor: &str) -> Option<Ts> {
 }
 
 /// The first `limit` of `matching`, with `has_more` and the cursor of the next one.
+/// chat.postMessage's `metadata` (an object or its JSON text): `event_type` and an object
+/// `event_payload`, as Slack requires; `invalid_metadata_format` otherwise.
+fn metadata(params: &Params) -> Result<Option<Value>, &'static str> {
+    let m = match params.get("metadata") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => serde_json::from_str::<Value>(s).map_err(|_| "invalid_metadata_format")?,
+        Some(v) => v.clone(),
+    };
+    let typed = m.get("event_type").and_then(Value::as_str).is_some_and(|t| !t.is_empty());
+    if !typed || !m.get("event_payload").is_some_and(Value::is_object) {
+        return Err("invalid_metadata_format");
+    }
+    Ok(Some(json!({"event_type": m["event_type"], "event_payload": m["event_payload"]})))
+}
+
+/// A boolean argument as Slack reads them (`true` or `1`).
+fn flag(params: &Params, name: &str) -> bool {
+    match params.get(name) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true" || s == "1",
+        Some(Value::Number(n)) => n.as_u64() == Some(1),
+        _ => false,
+    }
+}
+
+/// Messages carry their metadata only when `include_all_metadata` asks for it.
+fn without_metadata(body: &mut Value) {
+    for m in body["messages"].as_array_mut().into_iter().flatten() {
+        if let Some(o) = m.as_object_mut() {
+            o.remove("metadata");
+        }
+    }
+}
+
 fn page(matching: Vec<&Value>, limit: usize) -> Value {
     let has_more = matching.len() > limit;
     let messages: Vec<Value> = matching.iter().take(limit).map(|m| (*m).clone()).collect();

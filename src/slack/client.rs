@@ -298,7 +298,8 @@ impl SlackClient {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut params = json!({"channel": channel, "ts": ts.to_string(), "limit": "200"});
+            let mut params =
+                json!({"channel": channel, "ts": ts.to_string(), "limit": "200", "include_all_metadata": "true"});
             if let Some(c) = &cursor {
                 params["cursor"] = json!(c);
             }
@@ -325,10 +326,13 @@ impl SlackClient {
         text: &str,
         blocks: Option<Value>,
     ) -> Result<Ts, SlackError> {
+        // This post's own name, in its metadata: how a retry recognises it in the thread.
+        let post_id = uuid::Uuid::new_v4().to_string();
+        let metadata = reply::metadata(thread_ts, &post_id);
         let mut blocks = blocks;
         let mut attempt = 0;
         loop {
-            match self.post_message(channel, thread_ts, text, blocks.as_ref()).await {
+            match self.post_message(channel, thread_ts, text, blocks.as_ref(), &metadata).await {
                 Err(e)
                     if blocks.is_some() && matches!(e.api_error(), Some("msg_blocks_too_long" | "invalid_blocks")) =>
                 {
@@ -340,7 +344,7 @@ impl SlackClient {
                     tokio::time::sleep(http::backoff(attempt - 1, Duration::from_millis(250), Duration::from_secs(5)))
                         .await;
                     let thread = self.replies(channel, thread_ts).await.map_err(|_| e)?;
-                    let stored = thread.iter().skip(1).find(|m| m.get("text").and_then(Value::as_str) == Some(text));
+                    let stored = thread.iter().skip(1).find(|m| reply::post_id(m) == Some(post_id.as_str()));
                     if let Some(ts) = stored.and_then(|m| m.get("ts")).and_then(Value::as_str).and_then(Ts::parse) {
                         tracing::info!(%thread_ts, message_ts = %ts, "the post had been stored despite the error");
                         return Ok(ts);
@@ -357,10 +361,11 @@ impl SlackClient {
         thread_ts: Ts,
         text: &str,
         blocks: Option<&Value>,
+        metadata: &Value,
     ) -> Result<Ts, SlackError> {
         let mut params = json!({
             "channel": channel, "thread_ts": thread_ts.to_string(), "text": text,
-            "unfurl_links": false, "unfurl_media": false,
+            "unfurl_links": false, "unfurl_media": false, "metadata": metadata,
         });
         if let Some(blocks) = blocks {
             params["blocks"] = blocks.clone();

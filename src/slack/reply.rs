@@ -10,7 +10,10 @@ use crate::domain::Ts;
 const SECTION_LIMIT: usize = 3000;
 /// Slack's limit on a message's text.
 const MESSAGE_LIMIT: usize = 40_000;
-/// How every reply of ours begins: a thread holding one of these is answered (by any instance).
+/// The `event_type` of the metadata every reply of ours carries: a thread holding one is
+/// answered (by any instance), and its `post_id` names the very post.
+pub const REPLY_EVENT: &str = "oncall_triage_reply";
+/// How every reply of ours begins (replies posted before they carried metadata).
 const REPLY_PREFIXES: &[&str] = &["*Issue*:", "Triage failed:", "*Re-fire*", "*Updated triage*"];
 
 /// Escapes `&`, `<`, `>`: a log line holding `<!channel>` or `<@U123>` stays inert text.
@@ -46,8 +49,25 @@ pub fn failed(reason: &str) -> String {
     clean(format!("Triage failed: {}", escape(reason)))
 }
 
-/// Whether a thread message is a triage reply (ours or another instance's).
+/// The metadata a post carries: it names the alert and this very post.
+pub fn metadata(alert_ts: Ts, post_id: &str) -> Value {
+    json!({"event_type": REPLY_EVENT, "event_payload": {"alert_ts": alert_ts.to_string(), "post_id": post_id}})
+}
+
+/// The `post_id` of a thread message that is one of our replies, by its metadata.
+pub fn post_id(message: &Value) -> Option<&str> {
+    let m = message.get("metadata")?;
+    (m.get("event_type").and_then(Value::as_str) == Some(REPLY_EVENT))
+        .then(|| m.pointer("/event_payload/post_id").and_then(Value::as_str))
+        .flatten()
+}
+
+/// Whether a thread message is a triage reply (ours or another instance's): by its metadata,
+/// or, for a reply from before metadata, by a bot's message starting as ours do.
 pub fn is_triage_reply(message: &Value) -> bool {
+    if post_id(message).is_some() {
+        return true;
+    }
     let by_a_bot = message.get("bot_id").and_then(Value::as_str).is_some_and(|b| !b.is_empty());
     let text = message.get("text").and_then(Value::as_str).unwrap_or("");
     by_a_bot && REPLY_PREFIXES.iter().any(|p| text.starts_with(p))
