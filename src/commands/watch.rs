@@ -117,7 +117,9 @@ pub(super) async fn watch(cli: &Cli) -> u8 {
     let stop = follow(&mut handle, &mut signals, headless.then_some(&printer), stop).await;
     match (handle.finish().await, stop) {
         (_, Stop::Interrupted) => EXIT_INTERRUPTED,
-        (Err(e @ (CoreError::Poll(_) | CoreError::State(_) | CoreError::Closed)), _) => fail(EXIT_FAILED, e),
+        (Err(e @ (CoreError::Poll(_) | CoreError::State(_) | CoreError::Closed | CoreError::Deferred(_))), _) => {
+            fail(EXIT_FAILED, e)
+        }
         (Ok(()), Stop::Done | Stop::Terminated) => EXIT_OK,
     }
 }

@@ -30,6 +30,15 @@ pub enum ConductorError {
     BadResponse { reason: String },
 }
 
+impl ConductorError {
+    /// Whether this is a failure of Conductor or of our access to it (credentials, URL, network,
+    /// a server error), not a fact about the customer's cluster: such a failure is never a
+    /// triage result. Only an execution that is not there is the alert's own problem.
+    pub fn is_outage(&self) -> bool {
+        !matches!(self, ConductorError::NotFound { .. })
+    }
+}
+
 /// An Orkes application key: its id and secret.
 #[derive(Clone, Debug)]
 pub struct ConductorAuth {

@@ -1,27 +1,24 @@
 //! Delivery: the look at the alert's thread (is it answered already?) and the post of a reply
 //! with its done/failed reaction. The job and the operator's approve both go through here.
 
-use super::Shared;
+use super::{Ours, Shared};
 use crate::domain::Ts;
 use crate::protocol::{Event, Service};
 use crate::slack::reply;
 
-/// Whether the thread already holds a triage reply (of any instance). A failed read counts as
-/// "no": the check runs again right before posting.
-pub async fn thread_answered(shared: &Shared, ts: Ts) -> bool {
+/// Whether the thread already holds a triage reply (of any instance). A thread that cannot be
+/// read is never taken as "not answered": the caller waits and looks again.
+pub async fn thread_answered(shared: &Shared, ts: Ts) -> Result<bool, Ours> {
     let s = &shared.services;
-    match s.slack.thread_answered(&s.channel, ts).await {
-        Ok(answered) => answered,
-        Err(e) => {
-            tracing::warn!(alert_ts = %ts, error = %e, "cannot read the alert's thread");
-            false
-        }
-    }
+    s.slack.thread_answered(&s.channel, ts).await.map_err(|e| {
+        tracing::warn!(alert_ts = %ts, error = %e, "cannot read the alert's thread");
+        Ours { error: format!("cannot read the alert's thread: {e}"), service: Service::Slack }
+    })
 }
 
-/// Posts a reply into the alert's thread and marks the alert done (or failed); the reply's ts,
-/// or None when posting failed (reported as `triage.failed`).
-pub async fn post(shared: &Shared, alert_ts: Ts, text: &str, failed: bool) -> Option<Ts> {
+/// Posts a reply into the alert's thread and marks the alert done (or failed); the reply's ts.
+/// A post that does not land marks the alert ✗ and is the caller's to report.
+pub async fn post(shared: &Shared, alert_ts: Ts, text: &str, failed: bool) -> Result<Ts, Ours> {
     let s = &shared.services;
     // Within Slack's limits whatever its size: the operator's edit too.
     let (text, blocks) = reply::fit(text);
@@ -33,7 +30,7 @@ pub async fn post(shared: &Shared, alert_ts: Ts, text: &str, failed: bool) -> Op
             if let Err(e) = s.slack.react(&s.channel, alert_ts, emoji).await {
                 tracing::warn!(%alert_ts, error = %e, "could not mark the alert");
             }
-            Some(message_ts)
+            Ok(message_ts)
         }
         Err(e) => {
             tracing::error!(%alert_ts, error = %e, "posting the reply failed");
@@ -41,9 +38,7 @@ pub async fn post(shared: &Shared, alert_ts: Ts, text: &str, failed: bool) -> Op
             if let Err(e) = s.slack.react(&s.channel, alert_ts, &shared.config.slack.failed_emoji).await {
                 tracing::warn!(%alert_ts, error = %e, "could not mark the alert");
             }
-            let error = format!("posting the reply failed: {e}");
-            shared.emit(Event::TriageFailed { alert_ts, error, cause: Some(Service::Slack) });
-            None
+            Err(Ours { error: format!("posting the reply failed: {e}"), service: Service::Slack })
         }
     }
 }

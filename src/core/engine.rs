@@ -54,7 +54,7 @@ impl Engine {
                 Err(e) => {
                     tracing::error!(error = %e, "poll failed");
                     let service = match e {
-                        CoreError::Poll(_) | CoreError::Closed => Service::Slack,
+                        CoreError::Poll(_) | CoreError::Closed | CoreError::Deferred(_) => Service::Slack,
                         CoreError::State(_) => Service::State,
                     };
                     self.shared.emit(Event::ServiceError { service, error: e.to_string() });
@@ -62,7 +62,11 @@ impl Engine {
             }
             if mode == Mode::Once {
                 self.finish(&mut ops, None).await;
-                return polled.map(|_| ());
+                polled?;
+                return match self.shared.deferred.load(std::sync::atomic::Ordering::Relaxed) {
+                    0 => Ok(()),
+                    n => Err(CoreError::Deferred(n)),
+                };
             }
             // Decisions run as they come; the next poll keeps its time.
             let next_poll = tokio::time::Instant::now() + interval;

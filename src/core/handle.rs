@@ -24,6 +24,10 @@ pub enum CoreError {
     State(#[from] StateError),
     #[error("the core has stopped")]
     Closed,
+    #[error(
+        "{0} alert(s) could not be triaged because of a failure of ours or of a service (see above); they stay pending and are tried again on the next run"
+    )]
+    Deferred(usize),
 }
 
 /// How long `finish` waits for the flight recorder after the core stopped.
@@ -98,6 +102,8 @@ pub fn start(
         store,
         events: events_tx,
         running: Mutex::new(HashMap::new()),
+        deferred: Default::default(),
+        backoff: Mutex::default(),
     });
     let engine = Engine { shared, jobs: JoinSet::new(), active: Arc::default(), announced: HashSet::new() };
     let task = tokio::spawn(engine.run(mode, ops_rx));

@@ -61,7 +61,15 @@ impl Engine {
     }
 
     fn start_jobs(&mut self, work: Vec<(Ts, AlertRecord, bool)>) {
+        let shared = self.shared.clone();
+        let waiting = |ts: &Ts| {
+            shared.backoff.lock().ok().and_then(|b| b.get(ts).map(|(at, _)| *at > tokio::time::Instant::now()))
+        };
         for (ts, record, first_of_incident) in work {
+            // Deferred after a failure of ours: not before its backoff is over.
+            if waiting(&ts) == Some(true) {
+                continue;
+            }
             if !self.active.lock().map(|mut a| a.insert(ts)).unwrap_or(false) {
                 continue;
             }

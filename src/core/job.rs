@@ -10,13 +10,35 @@ use tokio::sync::watch;
 
 use super::lifecycle::{self, AfterClaim, Refire};
 use super::triage::{self, Outcome};
-use super::{Shared, delivery};
+use super::{Ours, Shared, delivery};
 use crate::config::PostPolicy;
 use crate::domain::Ts;
 use crate::protocol::{Event, SkipReason};
 use crate::slack::{Reaction, reply};
 use crate::store::{AlertRecord, AlertStatus, StateError, state::now_secs};
 use crate::tools::Scope;
+
+/// Why a job stopped before its alert was done: the state file failed, or a failure of ours
+/// (the alert is then deferred, never answered with it).
+enum Stop {
+    State(StateError),
+    Ours(Ours),
+}
+
+impl From<StateError> for Stop {
+    fn from(e: StateError) -> Stop {
+        Stop::State(e)
+    }
+}
+
+impl From<Ours> for Stop {
+    fn from(o: Ours) -> Stop {
+        Stop::Ours(o)
+    }
+}
+
+/// The longest wait before a deferred alert is tried again.
+const MAX_RETRY_WAIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 pub(super) struct Job {
     shared: Arc<Shared>,
@@ -35,9 +57,13 @@ impl Job {
     }
 
     pub async fn run(self) {
-        if let Err(e) = self.handle().await {
-            tracing::error!(alert_ts = %self.ts, error = %e, "alert job stopped");
-            self.shared.emit(Event::TriageFailed { alert_ts: self.ts, error: e.to_string(), cause: None });
+        match self.handle().await {
+            Ok(()) => {}
+            Err(Stop::Ours(ours)) => self.defer(ours).await,
+            Err(Stop::State(e)) => {
+                tracing::error!(alert_ts = %self.ts, error = %e, "alert job stopped");
+                self.shared.emit(Event::TriageFailed { alert_ts: self.ts, error: e.to_string(), cause: None });
+            }
         }
         // Whatever happened, re-fires waiting on this triage may go on now.
         if let Ok(mut running) = self.shared.running.lock()
@@ -70,11 +96,34 @@ impl Job {
         Ok(())
     }
 
-    async fn thread_answered(&self) -> bool {
+    async fn thread_answered(&self) -> Result<bool, Ours> {
         delivery::thread_answered(&self.shared, self.ts).await
     }
 
-    async fn handle(&self) -> Result<(), StateError> {
+    /// Leaves the alert pending after a failure of ours, to be tried again after a backoff that
+    /// doubles from the poll interval up to half an hour. Nothing is posted.
+    async fn defer(&self, ours: Ours) {
+        let interval = self.shared.config.poll_interval;
+        let wait = match self.shared.backoff.lock() {
+            Ok(mut backoff) => {
+                let tries = backoff.get(&self.ts).map_or(0, |(_, n)| *n);
+                let wait = interval.saturating_mul(1 << tries.min(10)).min(MAX_RETRY_WAIT);
+                backoff.insert(self.ts, (tokio::time::Instant::now() + wait, tries + 1));
+                wait
+            }
+            Err(_) => interval,
+        };
+        self.shared.deferred.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let error = format!(
+            "{}; the alert stays pending and is tried again in {}",
+            ours.error,
+            humantime::format_duration(wait)
+        );
+        tracing::warn!(alert_ts = %self.ts, %error, "alert deferred");
+        self.shared.emit(Event::TriageFailed { alert_ts: self.ts, error, cause: Some(ours.service) });
+    }
+
+    async fn handle(&self) -> Result<(), Stop> {
         let ours_before = matches!(self.record.status, AlertStatus::Claimed | AlertStatus::Interrupted);
         if self.policy() != PostPolicy::Never && !self.claim(ours_before).await? {
             return Ok(());
@@ -87,7 +136,7 @@ impl Job {
     }
 
     /// Records the claim, then reacts; false when the alert is left to someone else.
-    async fn claim(&self, ours_before: bool) -> Result<bool, StateError> {
+    async fn claim(&self, ours_before: bool) -> Result<bool, Stop> {
         // The claim in the state file is a compare-and-set under its lock: another process on
         // the same file that claimed it, or finished it meanwhile, keeps it.
         let (ts, me) = (self.ts, std::process::id());
@@ -132,20 +181,20 @@ impl Job {
             }
         };
         // A fresh claim needs no look at the thread; anything else does.
-        let answered = (ours_before || !won) && self.thread_answered().await;
+        let answered = (ours_before || !won) && self.thread_answered().await?;
         let age = self.ts.age(Ts::now());
         match lifecycle::after_claim(won, ours_before, answered, age, self.shared.config.slack.claim_lease) {
             AfterClaim::Triage => Ok(true),
-            AfterClaim::Skip(reason) => self.skip(reason, AlertStatus::Skipped).await.map(|()| false),
+            AfterClaim::Skip(reason) => Ok(self.skip(reason, AlertStatus::Skipped).await.map(|()| false)?),
             AfterClaim::Wait => {
                 self.set(|r| r.claimed_at = None).await?;
-                self.skip(SkipReason::ClaimedElsewhere, AlertStatus::ClaimedElsewhere).await.map(|()| false)
+                Ok(self.skip(SkipReason::ClaimedElsewhere, AlertStatus::ClaimedElsewhere).await.map(|()| false)?)
             }
         }
     }
 
     /// A re-fire's reply from its incident's first triage, or a fresh triage.
-    async fn refire_or_new(&self) -> Result<Option<Outcome>, StateError> {
+    async fn refire_or_new(&self) -> Result<Option<Outcome>, Stop> {
         let signature = self.record.signature.clone();
         let rank = self.record.alert.severity.map(|s| s as u8);
         loop {
@@ -196,7 +245,7 @@ impl Job {
     }
 
     /// Investigates as the incident's first triage; `take_over` makes it the incident's owner.
-    async fn investigate(&self, take_over: bool) -> Result<Outcome, StateError> {
+    async fn investigate(&self, take_over: bool) -> Result<Outcome, Stop> {
         let signature = self.record.signature.clone();
         if let Ok(mut running) = self.shared.running.lock() {
             running.entry(signature.clone()).or_insert_with(|| (self.ts, watch::channel(()).0));
@@ -229,12 +278,12 @@ impl Job {
             Scope { alert_ts: self.ts, attempt: self.record.attempt },
             &self.record.alert,
         )
-        .await;
+        .await?;
         Ok(outcome)
     }
 
     /// Posts, queues or withholds the reply; records the result on the alert and its incident.
-    async fn deliver(&self, outcome: Outcome) -> Result<(), StateError> {
+    async fn deliver(&self, outcome: Outcome) -> Result<(), Stop> {
         let alert_ts = self.ts;
         let (status, reply_ts) = match self.policy() {
             PostPolicy::Never => {
@@ -245,16 +294,14 @@ impl Job {
                 self.shared.emit(Event::PostQueued { alert_ts, reason: SkipReason::QueuedForApproval });
                 (AlertStatus::Queued, None)
             }
-            PostPolicy::Auto if self.thread_answered().await => {
+            PostPolicy::Auto if self.thread_answered().await? => {
                 self.shared.emit(Event::AlertSkipped { alert_ts, reason: SkipReason::AlreadyAnswered });
                 (AlertStatus::Skipped, None)
             }
-            PostPolicy::Auto => match delivery::post(&self.shared, alert_ts, &outcome.text, outcome.failed).await {
-                Some(message_ts) => {
-                    (if outcome.failed { AlertStatus::Failed } else { AlertStatus::Posted }, Some(message_ts))
-                }
-                None => (AlertStatus::Failed, None),
-            },
+            PostPolicy::Auto => {
+                let message_ts = delivery::post(&self.shared, alert_ts, &outcome.text, outcome.failed).await?;
+                (if outcome.failed { AlertStatus::Failed } else { AlertStatus::Posted }, Some(message_ts))
+            }
         };
         let (ts, sig, text, root_cause) = (self.ts, self.record.signature.clone(), outcome.text, outcome.root_cause);
         self.shared
@@ -274,6 +321,10 @@ impl Job {
                     r.updated_at = now_secs();
                 }
             })
-            .await
+            .await?;
+        if let Ok(mut backoff) = self.shared.backoff.lock() {
+            backoff.remove(&self.ts);
+        }
+        Ok(())
     }
 }

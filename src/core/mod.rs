@@ -34,6 +34,14 @@ use crate::slack::SlackClient;
 use crate::store::{StateError, StateStore};
 use crate::tools::Toolbox;
 
+/// A failure of ours or of a service we depend on (Slack, Conductor, the model), as opposed to
+/// a fact about the customer's cluster: it never becomes a reply and never marks an alert
+/// handled. The alert stays pending and is tried again with backoff.
+pub(crate) struct Ours {
+    pub error: String,
+    pub service: crate::protocol::Service,
+}
+
 /// The clients a watching core talks through.
 #[derive(Clone)]
 pub struct Services {
@@ -68,6 +76,11 @@ pub(crate) struct Shared {
     /// Incidents whose first triage runs in this process: signature → (that alert, a sender
     /// whose drop tells waiting re-fires the triage is over and recorded).
     pub running: Mutex<HashMap<String, (Ts, watch::Sender<()>)>>,
+    /// Alerts left pending by a failure of ours in this run (`--once` exits 1 when any).
+    pub deferred: std::sync::atomic::AtomicUsize,
+    /// Deferred alerts: when each may be tried again, and how many tries it has cost. Kept in
+    /// memory: a restart (often the fix) tries them at once.
+    pub backoff: Mutex<HashMap<Ts, (tokio::time::Instant, u32)>>,
 }
 
 impl Shared {

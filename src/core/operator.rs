@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use super::Shared;
-use super::{delivery, triage};
+use super::{Ours, Shared, delivery, triage};
 use crate::domain::Ts;
 use crate::protocol::{Decision, Event, Op, SkipReason};
 use crate::store::{AlertStatus, state::now_secs};
@@ -82,16 +81,30 @@ async fn approve(shared: &Shared, ts: Ts, text: &str) {
         reason: None,
     });
     let follow_up = status == AlertStatus::Posted;
-    if !follow_up && delivery::thread_answered(shared, ts).await {
-        shared.emit(Event::AlertSkipped { alert_ts: ts, reason: SkipReason::AlreadyAnswered });
-        record(shared, ts, AlertStatus::Skipped, None, None).await;
-        return;
+    let answered = if follow_up { Ok(false) } else { delivery::thread_answered(shared, ts).await };
+    let posted = match answered {
+        Ok(true) => {
+            shared.emit(Event::AlertSkipped { alert_ts: ts, reason: SkipReason::AlreadyAnswered });
+            record(shared, ts, AlertStatus::Skipped, None, None).await;
+            return;
+        }
+        Ok(false) => {
+            let text = if follow_up { format!("*Updated triage*\n{text}") } else { text };
+            delivery::post(shared, ts, &text, false).await
+        }
+        Err(ours) => Err(ours),
+    };
+    match posted {
+        Ok(message_ts) => record(shared, ts, AlertStatus::Posted, None, Some(message_ts)).await,
+        // The draft stays queued: the operator may approve it again.
+        Err(ours) => failed(shared, ts, ours, "the draft still waits: approve it again"),
     }
-    let text = if follow_up { format!("*Updated triage*\n{text}") } else { text };
-    // When posting fails the draft stays queued: the operator may try again.
-    if let Some(message_ts) = delivery::post(shared, ts, &text, false).await {
-        record(shared, ts, AlertStatus::Posted, None, Some(message_ts)).await;
-    }
+}
+
+/// Reports a failure of ours on a decision; the alert's state is left as it was.
+fn failed(shared: &Shared, ts: Ts, ours: Ours, then: &str) {
+    let error = format!("{}; {then}", ours.error);
+    shared.emit(Event::TriageFailed { alert_ts: ts, error, cause: Some(ours.service) });
 }
 
 async fn reject(shared: &Shared, ts: Ts, reason: Option<String>) {
@@ -114,7 +127,10 @@ async fn retriage(shared: &Shared, ts: Ts) {
     let Ok(Some((alert, status, attempt))) = next else {
         return;
     };
-    let outcome = triage::outcome(shared, Scope { alert_ts: ts, attempt }, &alert).await;
+    let outcome = match triage::outcome(shared, Scope { alert_ts: ts, attempt }, &alert).await {
+        Ok(outcome) => outcome,
+        Err(ours) => return failed(shared, ts, ours, "nothing changed: re-triage again later"),
+    };
     // A posted alert keeps its status until a follow-up is approved; the draft waits in state.
     let status = if status == AlertStatus::Posted { AlertStatus::Posted } else { AlertStatus::Queued };
     let saved = shared

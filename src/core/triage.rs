@@ -8,7 +8,7 @@ use serde_json::json;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
-use super::Shared;
+use super::{Ours, Shared};
 use crate::domain::{Alert, Hypothesis};
 use crate::protocol::{Event, Service};
 use crate::reasoner::Reasoner;
@@ -21,6 +21,10 @@ pub enum TriageError {
     /// The failing execution could not be read: nothing to reason from.
     #[error("{0}")]
     IncidentUnavailable(String),
+    /// Conductor, or our access to it, failed during the triage: no result (the alert stays
+    /// pending and is tried again).
+    #[error("{0}")]
+    ConductorOutage(String),
     #[error(transparent)]
     Model(#[from] crate::reasoner::agent::AgentError),
 }
@@ -41,12 +45,20 @@ pub async fn investigate(
     });
     let inv = Investigation::new(alert_ts, &alert.execution_id, toolbox.clone(), events.clone()).attempt(scope.attempt);
     let incident = inv.call(Tool::GetIncidentDetails.name(), json!({})).await;
+    if incident.outage {
+        return Err(TriageError::ConductorOutage(incident.summary));
+    }
     if !incident.ok {
         return Err(TriageError::IncidentUnavailable(incident.summary));
     }
-    match reasoner {
-        Reasoner::Playbook => Ok(playbook::triage(alert, &inv, &incident).await),
-        Reasoner::Model(agent) => Ok(agent.triage(alert, &inv, &incident).await?),
+    let h = match reasoner {
+        Reasoner::Playbook => playbook::triage(alert, &inv, &incident).await,
+        Reasoner::Model(agent) => agent.triage(alert, &inv, &incident).await?,
+    };
+    // Evidence cut short by our own outage is no finding about the cluster.
+    match inv.outage() {
+        Some(what) => Err(TriageError::ConductorOutage(what)),
+        None => Ok(h),
     }
 }
 
@@ -59,7 +71,7 @@ pub(super) struct Outcome {
 
 /// Investigates (within the limit of investigations at once) and renders the reply, reporting
 /// `hypothesis.ready` or `triage.failed`.
-pub(super) async fn outcome(shared: &Shared, scope: Scope, alert: &Alert) -> Outcome {
+pub(super) async fn outcome(shared: &Shared, scope: Scope, alert: &Alert) -> Result<Outcome, Ours> {
     let ts = scope.alert_ts;
     let _permit = shared.investigations.acquire().await;
     let events = shared.events.clone();
@@ -73,16 +85,16 @@ pub(super) async fn outcome(shared: &Shared, scope: Scope, alert: &Alert) -> Out
                 root_cause: h.root_cause_line(),
                 refire_of: None,
             });
-            Outcome { text, root_cause: Some(h.root_cause_line()), failed: false }
+            Ok(Outcome { text, root_cause: Some(h.root_cause_line()), failed: false })
         }
-        Err(e) => {
+        Err(TriageError::Model(e)) => Err(Ours { error: e.to_string(), service: Service::Model }),
+        Err(TriageError::ConductorOutage(e)) => Err(Ours { error: e, service: Service::Conductor }),
+        Err(e @ TriageError::IncidentUnavailable(_)) => {
+            // The alert's own problem (its execution is not there, or carries no cluster): said
+            // in its thread.
             tracing::warn!(alert_ts = %ts, error = %e, "triage failed");
-            let cause = match &e {
-                TriageError::Model(_) => Service::Model,
-                TriageError::IncidentUnavailable(_) => Service::Conductor,
-            };
-            shared.emit(Event::TriageFailed { alert_ts: ts, error: e.to_string(), cause: Some(cause) });
-            Outcome { text: reply::failed(&e.to_string()), root_cause: None, failed: true }
+            shared.emit(Event::TriageFailed { alert_ts: ts, error: e.to_string(), cause: Some(Service::Conductor) });
+            Ok(Outcome { text: reply::failed(&e.to_string()), root_cause: None, failed: true })
         }
     }
 }

@@ -83,6 +83,8 @@ pub struct Investigation {
     pub toolbox: Arc<Toolbox>,
     pub events: mpsc::UnboundedSender<Event>,
     calls: Arc<AtomicU32>,
+    /// The first call that an outage of Conductor (or of our access to it) stopped.
+    outage: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Investigation {
@@ -99,7 +101,14 @@ impl Investigation {
             toolbox,
             events,
             calls: Arc::default(),
+            outage: Arc::default(),
         }
+    }
+
+    /// What stopped a call because Conductor or our access to it failed, if anything did: the
+    /// triage then has no result (its evidence is incomplete for a reason that is ours).
+    pub fn outage(&self) -> Option<String> {
+        self.outage.lock().ok().and_then(|o| o.clone())
     }
 
     /// The same investigation as the `attempt`-th triage of its alert.
@@ -111,7 +120,13 @@ impl Investigation {
         let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
         let id = format!("call-{n}");
         let scope = Scope { alert_ts: self.alert_ts, attempt: self.attempt };
-        self.toolbox.run(scope, &id, &self.execution_id, tool, &args, &self.events).await
+        let out = self.toolbox.run(scope, &id, &self.execution_id, tool, &args, &self.events).await;
+        if out.outage
+            && let Ok(mut first) = self.outage.lock()
+        {
+            first.get_or_insert_with(|| out.summary.clone());
+        }
+        out
     }
 
     /// Runs the calls at once; answers in the order asked.

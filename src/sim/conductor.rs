@@ -146,6 +146,13 @@ impl ConductorSim {
         self.lock().server_errors += n;
     }
 
+    /// The outage is over: the errors still injected are dropped.
+    pub fn recover(&self) {
+        let mut st = self.lock();
+        st.server_errors = 0;
+        st.errors_after_start = 0;
+    }
+
     /// The next `n` starts of a workflow create it, then answer HTTP 500: the answer is lost,
     /// the workflow runs.
     pub fn inject_errors_after_start(&self, n: usize) {

@@ -158,6 +158,13 @@ impl SlackSim {
         st.faults.entry(method.to_string()).or_default().extend(std::iter::repeat_n(Fault::ServerError, n));
     }
 
+    /// Every fault still injected is dropped: the outage is over.
+    pub fn clear_faults(&self) {
+        let mut st = self.lock();
+        st.faults.clear();
+        st.after_work.clear();
+    }
+
     /// The next `n` calls of `method` do their work (a post is stored, a reaction added), then
     /// answer with `fault` as if it had failed: Slack's own warning that after `internal_error`
     /// "some aspect of the operation" may have succeeded. `fault` is `"http_500"`, `"http_503"`,

@@ -35,6 +35,9 @@ pub struct ToolOutput {
     /// The command was dispatched but nobody in the cluster picked it up (its task stayed
     /// SCHEDULED): the in-cluster agent is not polling.
     pub not_polled: Option<std::time::Duration>,
+    /// The call failed because Conductor, or our access to it, failed (see
+    /// `ConductorError::is_outage`): no evidence about the cluster, and no triage result.
+    pub outage: bool,
 }
 
 impl ToolOutput {
@@ -47,7 +50,19 @@ impl ToolOutput {
             data: Value::Null,
             workflow_id: None,
             not_polled: None,
+            outage: false,
         }
+    }
+
+    /// A call that Conductor's (or our access's) failure stopped.
+    fn outage(tool: Tool, e: &impl std::fmt::Display) -> ToolOutput {
+        ToolOutput { outage: true, ..ToolOutput::failed(Some(tool), format!("{} unavailable: {e}", tool.name())) }
+    }
+}
+
+impl IncidentError {
+    fn is_outage(&self) -> bool {
+        matches!(self, IncidentError::Conductor(e) if e.is_outage())
     }
 }
 
@@ -185,6 +200,7 @@ impl Toolbox {
         let tool = call.tool;
         let incident = match self.incident(execution_id).await {
             Ok(i) => i,
+            Err(e) if e.is_outage() => return ToolOutput::outage(tool, &e),
             Err(e) => return ToolOutput::failed(Some(tool), format!("{} unavailable: {e}", tool.name())),
         };
         let Some(command) = tool.command() else {
@@ -208,6 +224,7 @@ impl Toolbox {
                 data,
                 workflow_id: None,
                 not_polled: None,
+                outage: false,
             };
         };
         if let Some(plan) = &call.plan {
@@ -219,6 +236,7 @@ impl Toolbox {
                 Ok((_, other, _)) => {
                     Err(format!("its plan (EXPLAIN) did not complete: {}", other.problem().unwrap_or_default()))
                 }
+                Err(e) if e.is_outage() => return ToolOutput::outage(tool, &e),
                 Err(e) => Err(format!("its plan (EXPLAIN) could not be asked for: {e}")),
             };
             if let Err(finding) = cost {
@@ -228,6 +246,7 @@ impl Toolbox {
         let (workflow_id, ended, elapsed) =
             match self.dispatch(scope, call_id, &incident, command, &call.params, emit).await {
                 Ok(done) => done,
+                Err(e) if e.is_outage() => return ToolOutput::outage(tool, &e),
                 Err(e) => return ToolOutput::failed(Some(tool), format!("{} unavailable: {e}", tool.name())),
             };
         match ended {
@@ -244,6 +263,7 @@ impl Toolbox {
                     data,
                     workflow_id: Some(workflow_id),
                     not_polled: None,
+                    outage: false,
                 }
             }
             other => {
