@@ -227,21 +227,10 @@ impl Toolbox {
                 outage: false,
             };
         };
-        if let Some(plan) = &call.plan {
-            let cost = match self.dispatch(scope, call_id, &incident, command, plan, emit).await {
-                Ok((_, Ended::Completed(output), _)) => {
-                    let answer = output.get("result").cloned().unwrap_or(output);
-                    sql_guard::plan::within_budget(&sql_guard::plan::parse_answer(&answer), self.sql.max_cost)
-                }
-                Ok((_, other, _)) => {
-                    Err(format!("its plan (EXPLAIN) did not complete: {}", other.problem().unwrap_or_default()))
-                }
-                Err(e) if e.is_outage() => return ToolOutput::outage(tool, &e),
-                Err(e) => Err(format!("its plan (EXPLAIN) could not be asked for: {e}")),
-            };
-            if let Err(finding) = cost {
-                return ToolOutput::failed(Some(tool), format!("{} refused: {finding}", tool.name()));
-            }
+        if let Some(plan) = &call.plan
+            && let Err(refused) = self.plan_within_budget(scope, call_id, &incident, command, plan, emit).await
+        {
+            return refused;
         }
         let (workflow_id, ended, elapsed) =
             match self.dispatch(scope, call_id, &incident, command, &call.params, emit).await {
@@ -276,6 +265,33 @@ impl Toolbox {
                 out
             }
         }
+    }
+
+    /// Asks for a SQL query's plan first: a query over the cost budget is refused before it
+    /// runs. The refusal (or the outage that stopped the ask) is the call's output.
+    async fn plan_within_budget(
+        &self,
+        scope: Scope,
+        call_id: &str,
+        incident: &Execution,
+        command: Command,
+        plan: &Map<String, Value>,
+        emit: &impl Fn(Event),
+    ) -> Result<(), ToolOutput> {
+        let tool = Tool::RunSqlSelect;
+        let cost = match self.dispatch(scope, call_id, incident, command, plan, emit).await {
+            Ok((_, Ended::Completed(output), _)) => {
+                let answer = output.get("result").cloned().unwrap_or(output);
+                sql_guard::plan::within_budget(&sql_guard::plan::parse_answer(&answer), self.sql.max_cost)
+            }
+            Ok((_, other, _)) => {
+                Err(format!("its plan (EXPLAIN) did not complete: {}", other.problem().unwrap_or_default()))
+            }
+            Err(e) if e.is_outage() => return Err(ToolOutput::outage(tool, &e)),
+            Err(e) => Err(format!("its plan (EXPLAIN) could not be asked for: {e}")),
+        };
+        cost.map(|_| ())
+            .map_err(|finding| ToolOutput::failed(Some(tool), format!("{} refused: {finding}", tool.name())))
     }
 
     /// Dispatches one command for the call, within the dispatch limit, reporting it as events.
