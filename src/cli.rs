@@ -161,6 +161,9 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         scenarios: Option<PathBuf>,
     },
+    /// Check every setting and service (Slack token, scopes and channel; Conductor) and print a
+    /// checklist, one line per check; exit 0 only when all pass. Writes nothing anywhere
+    Doctor,
     /// Re-run a recorded triage with no network and print the reply
     Replay { transcript: PathBuf },
     /// Write a Markdown incident report of a recorded triage

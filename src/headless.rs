@@ -2,9 +2,9 @@
 //! nothing else there; otherwise one readable line per event on stderr and, under `--post never`,
 //! each reply on stdout.
 
-use std::io::Write;
 use std::time::SystemTime;
 
+use crate::output;
 use crate::protocol::Event;
 use crate::redact::redact;
 
@@ -15,25 +15,23 @@ pub struct Printer {
 }
 
 impl Printer {
-    pub fn print(&self, event: &Event) {
+    /// Prints the event; false when the stream it goes to is closed (a pipe to `head`): the
+    /// caller then stops the run gracefully instead of writing into nothing.
+    pub fn print(&self, event: &Event) -> bool {
         if self.json {
-            if event.is_printed_as_json() {
-                let mut out = std::io::stdout().lock();
-                // A closed stdout (a pipe to `head`) must not kill the service.
-                let _ = writeln!(out, "{}", redact(&event.to_json_line(SystemTime::now())));
-                let _ = out.flush();
-            }
-            return;
+            return !event.is_printed_as_json()
+                || output::out(format_args!("{}", redact(&event.to_json_line(SystemTime::now()))));
         }
+        let mut open = true;
         if let Some(line) = human_line(event) {
-            eprintln!("{}", redact(&line));
+            open &= output::err(format_args!("{}", redact(&line)));
         }
         if self.replies_on_stdout
             && let Event::HypothesisReady { alert_ts, text, .. } = event
         {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "── reply for alert {alert_ts} ──\n{}\n", redact(text));
+            open &= output::out(format_args!("── reply for alert {alert_ts} ──\n{}\n", redact(text)));
         }
+        open
     }
 }
 

@@ -19,7 +19,7 @@ pub struct LogGuard {
 /// Starts logging. A log dir that cannot be written is reported once on stderr, not fatal.
 pub fn init(dir: &Path, keep: usize, filter: &str, to_stderr: bool) -> LogGuard {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|e| {
-        eprintln!("oncall-triage: RUST_LOG={filter:?} is not a valid filter ({e}); using info");
+        crate::output::err(format_args!("oncall-triage: RUST_LOG={filter:?} is not a valid filter ({e}); using info"));
         EnvFilter::new("info")
     });
     let appender = std::fs::create_dir_all(dir).map_err(|e| e.to_string()).and_then(|()| {
@@ -37,7 +37,10 @@ pub fn init(dir: &Path, keep: usize, filter: &str, to_stderr: bool) -> LogGuard 
             (Some(fmt::layer().with_ansi(false).with_writer(writer)), Some(guard))
         }
         Err(e) => {
-            eprintln!("oncall-triage: cannot write logs under {} ({e}); set ONCALL_LOG_DIR", dir.display());
+            crate::output::err(format_args!(
+                "oncall-triage: cannot write logs under {} ({e}); set ONCALL_LOG_DIR",
+                dir.display()
+            ));
             (None, None)
         }
     };

@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("oncall-triage: cannot start the async runtime: {e}");
+            oncall_triage::output::err(format_args!("oncall-triage: cannot start the async runtime: {e}"));
             return ExitCode::from(commands::EXIT_FAILED);
         }
     };

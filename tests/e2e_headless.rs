@@ -164,7 +164,9 @@ async fn a_rejected_token_exits_1_with_one_line_naming_the_fix() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stderr.lines().last().unwrap();
-    assert!(last.starts_with("oncall-triage: poll failed: Slack conversations.history: invalid_auth"), "{stderr}");
+    // Caught before the first poll, in one line.
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(last.starts_with("oncall-triage: ✗ Slack token: Slack auth.test: invalid_auth"), "{stderr}");
     assert!(last.contains("SLACK_BOT_TOKEN"));
     assert!(!stderr.contains("xoxb-revoked"), "the token is never printed");
 }
@@ -360,4 +362,40 @@ fn extra_relations_are_allowed_only_when_configured() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[tokio::test]
+async fn a_closed_stdout_or_stderr_ends_the_run_without_a_panic() {
+    use std::io::{BufRead, Read};
+    for (json, reader) in [(true, "stdout"), (false, "stderr")] {
+        let mut cmd = common::binary();
+        cmd.args(["--demo", "--no-tui", "--once", "--post", "never"]);
+        if json {
+            cmd.arg("--json");
+        }
+        let mut child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let status = tokio::task::spawn_blocking(move || {
+            // Read two lines of the stream under test, then close it, as `| head -2` does; the
+            // other stream is read to its end.
+            let (mut read, mut other): (Box<dyn Read + Send>, Box<dyn Read + Send>) = if reader == "stdout" {
+                (Box::new(stdout), Box::new(stderr))
+            } else {
+                (Box::new(stderr), Box::new(stdout))
+            };
+            let mut lines = std::io::BufReader::new(&mut read).lines();
+            assert!(lines.next().is_some() && lines.next().is_some(), "{reader}: two lines");
+            drop(lines);
+            drop(read);
+            let mut rest = String::new();
+            let _ = other.read_to_string(&mut rest);
+            (child.wait().unwrap(), rest)
+        })
+        .await
+        .unwrap();
+        let (status, rest) = status;
+        assert_ne!(status.code(), Some(101), "{reader}: panicked: {rest}");
+        assert!(status.success(), "{reader}: {status:?} {rest}");
+        assert!(!rest.contains("panicked"), "{rest}");
+    }
 }

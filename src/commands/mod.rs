@@ -30,7 +30,7 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
-    eprintln!("oncall-triage: {message}");
+    crate::output::err(format_args!("oncall-triage: {message}"));
     code
 }
 
@@ -104,10 +104,11 @@ pub async fn run(cli: Cli) -> u8 {
             Err(e) => fail(EXIT_USAGE, e),
         },
         Some(Command::Eval { scenarios }) => evaluate(scenarios.as_deref()).await,
+        Some(Command::Doctor) => doctor(&cli).await,
         Some(Command::Replay { transcript }) => replay(transcript).await,
         Some(Command::Export { transcript }) => match crate::replay::export(transcript) {
             Ok(md) => {
-                print!("{md}");
+                crate::output::out_raw(format_args!("{md}"));
                 EXIT_OK
             }
             Err(e) => fail(EXIT_USAGE, e),
@@ -138,7 +139,7 @@ async fn triage(cli: &Cli, execution_id: &str) -> u8 {
     let printer = tokio::spawn(async move {
         while let Some(e) = rx.recv().await {
             if let Some(line) = human_line(&e) {
-                eprintln!("{line}");
+                crate::output::err(format_args!("{line}"));
             }
         }
     });
@@ -149,24 +150,56 @@ async fn triage(cli: &Cli, execution_id: &str) -> u8 {
     let _ = printer.await;
     match result {
         Ok(h) => {
-            println!("{}", reply::render(&h));
+            crate::output::out(format_args!("{}", reply::render(&h)));
             EXIT_OK
         }
         Err(e) => fail(EXIT_FAILED, e),
     }
 }
 
+/// The checks of the first poll as a checklist to paste into a ticket (`--demo`: against the
+/// simulator).
+async fn doctor(cli: &Cli) -> u8 {
+    let mut config = match load_config(cli, cli.run.demo) {
+        Ok(c) => c,
+        Err(e) => return fail(EXIT_USAGE, e),
+    };
+    let _simulator = if cli.run.demo {
+        match Simulator::start(scenario::embedded().unwrap_or_default(), SimOptions::default()).await {
+            Ok(sim) => {
+                sim.configure(&mut config);
+                Some(sim)
+            }
+            Err(e) => return fail(EXIT_FAILED, format!("cannot start the simulator: {e}")),
+        }
+    } else {
+        None
+    };
+    crate::redact::register_secrets(config.secret_values());
+    let token = config.slack.token.clone().unwrap_or_else(|| crate::secret::Secret::new(""));
+    let slack = crate::slack::SlackClient::new(&config.slack.api_url, token);
+    let conductor_url = config.conductor.server_url.clone().unwrap_or_default();
+    let conductor = ConductorClient::new(&conductor_url, config.conductor.auth.clone());
+    let checks = crate::preflight::all(&config, &slack, &conductor).await;
+    for c in &checks {
+        crate::output::out(format_args!("{}", c.line()));
+    }
+    crate::preflight::exit_code(&checks)
+}
+
 async fn replay(transcript: &Path) -> u8 {
     match crate::replay::replay(transcript, toolbox).await {
         Ok(r) => {
-            println!("{}", r.reply);
+            crate::output::out(format_args!("{}", r.reply));
             match r.recorded {
                 Some(recorded) if recorded == r.reply => {
-                    eprintln!("oncall-triage: the replay reproduces the recorded reply");
+                    crate::output::err(format_args!("oncall-triage: the replay reproduces the recorded reply"));
                     EXIT_OK
                 }
                 Some(_) => {
-                    eprintln!("oncall-triage: the replay differs from the recorded reply (the reasoning changed)");
+                    crate::output::err(format_args!(
+                        "oncall-triage: the replay differs from the recorded reply (the reasoning changed)"
+                    ));
                     EXIT_FAILED
                 }
                 None => EXIT_OK,
@@ -186,7 +219,7 @@ async fn evaluate(dir: Option<&Path>) -> u8 {
         toolbox(config, &url)
     })
     .await;
-    print!("{}", crate::eval::table(&rows));
+    crate::output::out_raw(format_args!("{}", crate::eval::table(&rows)));
     if rows.iter().all(crate::eval::Row::passed) { EXIT_OK } else { EXIT_FAILED }
 }
 
@@ -202,7 +235,7 @@ fn check_sql(sql: Option<&str>, policy: &sql_guard::Policy) -> u8 {
         }
     };
     let verdict = sql_guard::check(&text, policy);
-    println!("{}", serde_json::to_string(&verdict).unwrap_or_default());
+    crate::output::out(format_args!("{}", serde_json::to_string(&verdict).unwrap_or_default()));
     if verdict.allowed { EXIT_OK } else { EXIT_FAILED }
 }
 
@@ -221,7 +254,7 @@ fn parse_alert(file: Option<&Path>) -> u8 {
     };
     match parsed {
         Ok(a) => {
-            println!("{}", serde_json::to_string(&a).unwrap_or_default());
+            crate::output::out(format_args!("{}", serde_json::to_string(&a).unwrap_or_default()));
             EXIT_OK
         }
         Err(why) => fail(EXIT_FAILED, format!("not an alert: {why}")),
@@ -239,12 +272,12 @@ async fn serve_simulator(dir: Option<&Path>) -> u8 {
         Err(e) => return fail(EXIT_FAILED, format!("cannot start the simulator: {e}")),
     };
     for line in sim.env_lines() {
-        println!("{line}");
+        crate::output::out(format_args!("{line}"));
     }
-    eprintln!(
+    crate::output::err(format_args!(
         "oncall-triage: simulating Slack and Conductor for {count} scenario(s) in channel {}; Ctrl+C stops",
         sim::CHANNEL
-    );
+    ));
     match Signals::new().next().await {
         Stop::Interrupted => EXIT_INTERRUPTED,
         Stop::Terminated | Stop::Done => EXIT_OK,

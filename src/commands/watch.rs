@@ -64,6 +64,16 @@ pub(super) async fn watch(cli: &Cli) -> u8 {
         Ok(connected) => connected,
         Err(code) => return code,
     };
+    // Every setting and service is checked before the first poll: a mistake is said now, once,
+    // and no alert is spent on it.
+    let checks = crate::preflight::all(&config, &services.slack, services.toolbox.conductor()).await;
+    let code = crate::preflight::exit_code(&checks);
+    if code != EXIT_OK {
+        for failed in checks.iter().filter(|c| c.result.is_err()) {
+            crate::output::err(format_args!("oncall-triage: {}", failed.line()));
+        }
+        return code;
+    }
     let _logs = logging::init(&config.log_dir, config.log_keep, &config.log_filter, headless && !cli.run.json);
     let printer = Printer { json: cli.run.json, replies_on_stdout: config.post == crate::config::PostPolicy::Never };
     tracing::info!(
@@ -109,10 +119,10 @@ pub(super) async fn watch(cli: &Cli) -> u8 {
         if let Err(e) = ended {
             return fail(EXIT_FAILED, format!("the console failed: {e}"));
         }
-        eprintln!(
+        crate::output::err(format_args!(
             "oncall-triage: stopping; running triages get up to {} (a second Ctrl+C stops at once)",
             humantime::format_duration(grace)
-        );
+        ));
     }
     let stop = follow(&mut handle, &mut signals, headless.then_some(&printer), stop).await;
     match (handle.finish().await, stop) {
@@ -172,11 +182,17 @@ fn connect(config: &Config) -> Result<(Services, StateStore), u8> {
 
 /// Follows the core's events (printing them headless) until it stops. The first signal stops
 /// intake and starts the grace period, a second one stops at once.
-async fn follow(handle: &mut CoreHandle, signals: &mut Signals, printer: Option<&Printer>, mut stop: Stop) -> Stop {
+async fn follow(handle: &mut CoreHandle, signals: &mut Signals, mut printer: Option<&Printer>, mut stop: Stop) -> Stop {
     loop {
         tokio::select! {
             event = handle.next_event() => match event {
-                Some(e) => if let Some(p) = printer { p.print(&e) },
+                Some(e) => {
+                    if let Some(p) = printer && !p.print(&e) {
+                        // Nobody reads any more (a pipe to `head`): stop as on SIGTERM.
+                        printer = None;
+                        let _ = handle.submit(Op::Quit);
+                    }
+                }
                 None => return stop,
             },
             s = signals.next() => {

@@ -76,6 +76,8 @@ struct ConductorState {
     server_errors: usize,
     /// Starts that create their workflow and then answer HTTP 500.
     errors_after_start: usize,
+    /// Starts that answer HTTP 500 and create nothing.
+    start_errors: usize,
     /// idempotencyKey → the workflow its first start created.
     idempotency: HashMap<String, String>,
 }
@@ -132,6 +134,7 @@ impl ConductorSim {
                 requests: Vec::new(),
                 server_errors: 0,
                 errors_after_start: 0,
+                start_errors: 0,
                 idempotency: HashMap::new(),
             }),
         }
@@ -146,11 +149,18 @@ impl ConductorSim {
         self.lock().server_errors += n;
     }
 
+    /// The next `n` starts of a workflow answer HTTP 500 before creating anything (an outage
+    /// of the workflow API while reads still work).
+    pub fn inject_start_errors(&self, n: usize) {
+        self.lock().start_errors += n;
+    }
+
     /// The outage is over: the errors still injected are dropped.
     pub fn recover(&self) {
         let mut st = self.lock();
         st.server_errors = 0;
         st.errors_after_start = 0;
+        st.start_errors = 0;
     }
 
     /// The next `n` starts of a workflow create it, then answer HTTP 500: the answer is lost,
@@ -360,6 +370,13 @@ impl ConductorSim {
         Some((StatusCode::OK, (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], existing).into_response()))
     }
 
+    fn take_start_error(&self) -> bool {
+        let mut st = self.lock();
+        let take = st.start_errors > 0;
+        st.start_errors = st.start_errors.saturating_sub(1);
+        take
+    }
+
     /// How long a fixture keeps its workflow RUNNING, scaled.
     fn latency(&self, fixture: Option<&CommandFixture>) -> Duration {
         let ms = fixture.map_or(50, |f| f.latency_ms.unwrap_or(DEFAULT_LATENCY_MS));
@@ -461,7 +478,7 @@ pub(super) async fn start_workflow(
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let (status, resp) = if let Some((status, denied)) = sim.check_token(&headers) {
         (status, (status, Json(denied)).into_response())
-    } else if sim.take_server_error() {
+    } else if sim.take_server_error() || sim.take_start_error() {
         let (status, body) = error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
         (status, (status, Json(body)).into_response())
     } else if !request.is_object() {

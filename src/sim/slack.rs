@@ -27,6 +27,9 @@ pub const BOT_ID: &str = "B0TRIAGEBOT";
 pub const TEAM_ID: &str = "T0SIMTEAM";
 
 const MAX_TEXT: usize = 40_000;
+/// The scopes an installed oncall-triage app holds (deploy/slack-app-manifest.yaml).
+const SCOPES: &str =
+    "channels:history,channels:read,groups:history,groups:read,chat:write,reactions:read,reactions:write";
 /// The characters all of a message's blocks may hold, as Slack answers `msg_blocks_too_long`.
 const MAX_BLOCKS_TEXT: usize = 13_200;
 const MAX_SECTION_TEXT: usize = 3_000;
@@ -77,6 +80,10 @@ struct ChannelState {
     after_work: HashMap<String, VecDeque<Fault>>,
     budgets: HashMap<String, Budget>,
     requests: Vec<RequestRecord>,
+    /// The scopes the token was granted (sent as `x-oauth-scopes` on every answer).
+    scopes: String,
+    /// Whether the bot is a member of the channel.
+    member: bool,
 }
 
 pub struct SlackSim {
@@ -119,6 +126,8 @@ impl SlackSim {
                 posts: Vec::new(),
                 faults: HashMap::new(),
                 after_work: HashMap::new(),
+                scopes: SCOPES.to_string(),
+                member: true,
                 budgets: HashMap::new(),
                 requests: Vec::new(),
             }),
@@ -156,6 +165,20 @@ impl SlackSim {
     pub fn inject_server_error(&self, method: &str, n: usize) {
         let mut st = self.lock();
         st.faults.entry(method.to_string()).or_default().extend(std::iter::repeat_n(Fault::ServerError, n));
+    }
+
+    /// The scopes the token was granted, as Slack lists them (comma-separated).
+    pub fn set_scopes(&self, scopes: &str) {
+        self.lock().scopes = scopes.to_string();
+    }
+
+    /// Whether the bot is in the channel (`not_in_channel` for reads and posts when not).
+    pub fn set_member(&self, member: bool) {
+        self.lock().member = member;
+    }
+
+    fn scopes(&self) -> String {
+        self.lock().scopes.clone()
     }
 
     /// Every fault still injected is dropped: the outage is over.
@@ -261,6 +284,10 @@ impl SlackSim {
                 "user": "oncall-triage", "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
                 "is_enterprise_install": false})
             }
+            "conversations.info" => self.info(&st, params),
+            "conversations.history" | "conversations.replies" | "chat.postMessage" if !st.member => {
+                fail("not_in_channel")
+            }
             "conversations.history" => self.history(&st, params),
             "conversations.replies" => self.replies(&st, params),
             "chat.postMessage" => self.post_message(&mut st, params),
@@ -281,6 +308,14 @@ impl SlackSim {
             Some(c) if c == self.channel => Ok(()),
             _ => Err(fail("channel_not_found")),
         }
+    }
+
+    fn info(&self, st: &ChannelState, params: &Params) -> Value {
+        if let Err(e) = self.check_channel(params) {
+            return e;
+        }
+        json!({"ok": true, "channel": {"id": self.channel, "name": "oncall-alerts", "is_channel": true,
+            "is_private": self.channel.starts_with('G'), "is_archived": false, "is_member": st.member}})
     }
 
     fn history(&self, st: &ChannelState, params: &Params) -> Value {
@@ -663,6 +698,9 @@ pub(super) async fn route(
         Err(e) => (StatusCode::OK, None, json!({"ok": false, "error": "invalid_form_data", "detail": e})),
     };
     let mut resp = (status, axum::Json(body)).into_response();
+    if let Ok(v) = slack.scopes().parse() {
+        resp.headers_mut().insert("x-oauth-scopes", v);
+    }
     if let Some(secs) = retry_after
         && let Ok(v) = secs.to_string().parse()
     {

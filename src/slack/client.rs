@@ -187,11 +187,16 @@ impl SlackClient {
                 }
                 Ok(resp) => {
                     let status = resp.status();
-                    let body: Value = resp.json().await.map_err(|e| SlackError::BadResponse {
+                    let scopes = resp.headers().get("x-oauth-scopes").and_then(|v| v.to_str().ok()).map(str::to_string);
+                    let mut body: Value = resp.json().await.map_err(|e| SlackError::BadResponse {
                         method: method.into(),
                         reason: format!("HTTP {status}: {e}"),
                     })?;
                     if body.get("ok").and_then(Value::as_bool) == Some(true) {
+                        // The token's scopes travel in a header of every answer: kept with it.
+                        if let (Some(scopes), Some(o)) = (scopes, body.as_object_mut()) {
+                            o.insert(SCOPES_KEY.into(), Value::String(scopes));
+                        }
                         return Ok(body);
                     }
                     let error = body.get("error").and_then(Value::as_str).unwrap_or("unknown_error").to_string();
@@ -228,8 +233,29 @@ impl SlackClient {
 
     /// `auth.test`: whether the token works; returns the bot's user id.
     pub async fn auth_test(&self) -> Result<String, SlackError> {
+        Ok(self.identity().await?.user_id)
+    }
+
+    /// `auth.test`: who the token is, and the scopes it was granted (when Slack says).
+    pub async fn identity(&self) -> Result<Identity, SlackError> {
         let body = self.call("auth.test", json!({}), Kind::Write).await?;
-        Ok(body.get("user_id").and_then(Value::as_str).unwrap_or_default().to_string())
+        let text = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let scopes = body
+            .get(SCOPES_KEY)
+            .and_then(Value::as_str)
+            .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect());
+        Ok(Identity { user_id: text("user_id"), bot_id: text("bot_id"), team: text("team"), scopes })
+    }
+
+    /// `conversations.info`: whether the channel exists (an error when not) and the bot is in it.
+    pub async fn channel(&self, channel: &str) -> Result<ChannelInfo, SlackError> {
+        let body = self.call("conversations.info", json!({"channel": channel}), Kind::Read).await?;
+        let c = &body["channel"];
+        Ok(ChannelInfo {
+            name: c["name"].as_str().unwrap_or_default().to_string(),
+            is_private: c["is_private"].as_bool().unwrap_or(false),
+            is_member: c["is_member"].as_bool().unwrap_or(false),
+        })
     }
 
     /// One page of `conversations.history` strictly after `oldest`.
@@ -398,6 +424,27 @@ impl SlackClient {
             }
         }
     }
+}
+
+/// Where the granted scopes (the `x-oauth-scopes` header) are kept with an answer's body.
+const SCOPES_KEY: &str = "x-oauth-scopes";
+
+/// Who a token is (`auth.test`).
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub user_id: String,
+    pub bot_id: String,
+    pub team: String,
+    /// The scopes granted, when Slack sent them.
+    pub scopes: Option<Vec<String>>,
+}
+
+/// A channel as `conversations.info` describes it.
+#[derive(Clone, Debug)]
+pub struct ChannelInfo {
+    pub name: String,
+    pub is_private: bool,
+    pub is_member: bool,
 }
 
 /// A message of the channel: its ts, and the alert it carries (or why it carries none).

@@ -4,4 +4,4 @@ pub mod alert;
 pub mod client;
 pub mod reply;
 
-pub use client::{ChannelMessage, Reaction, SlackClient, SlackError};
+pub use client::{ChannelInfo, ChannelMessage, Identity, Reaction, SlackClient, SlackError};

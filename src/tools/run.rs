@@ -104,6 +104,11 @@ pub struct Toolbox {
 }
 
 impl Toolbox {
+    /// The Conductor client the tools dispatch through (for the checks before the first poll).
+    pub fn conductor(&self) -> &ConductorClient {
+        &self.conductor
+    }
+
     /// The Conductor client's counts (failed calls), for the metrics.
     pub fn conductor_stats(&self) -> Arc<crate::http::Stats> {
         self.conductor.stats()
