@@ -135,7 +135,9 @@ impl Toolbox {
         if let Some(e) = self.executions.lock().await.get(execution_id) {
             return Ok(e.clone());
         }
-        let raw = self.conductor.get_workflow(execution_id).await?;
+        let mut raw = self.conductor.get_workflow(execution_id).await?;
+        // Evidence is redacted where it enters: nothing downstream sees a secret it carried.
+        crate::redact::redact_value(&mut raw);
         let parsed = Arc::new(Execution::parse(&raw)?);
         let mut cache = self.executions.lock().await;
         // An execution is needed for minutes (its triage); a few dozen cover every triage that
@@ -244,7 +246,9 @@ impl Toolbox {
                 Err(e) => return ToolOutput::failed(Some(tool), format!("{} unavailable: {e}", tool.name())),
             };
         match ended {
-            Ended::Completed(output) => {
+            Ended::Completed(mut output) => {
+                // Evidence is redacted where it enters: nothing downstream sees a secret it carried.
+                crate::redact::redact_value(&mut output);
                 let data = output.get("result").cloned().unwrap_or(output);
                 let condensed = condense::for_tool(tool, &data);
                 let first = condensed.lines().next().unwrap_or("").chars().take(120).collect::<String>();
