@@ -344,3 +344,24 @@ async fn alerts_are_marked_done_and_a_failed_triage_says_so_in_the_thread() {
         assert_eq!(reactions(p.thread_ts.unwrap()), vec!["eyes", "white_check_mark"]);
     }
 }
+
+#[tokio::test]
+async fn the_newest_alert_is_answered_first_when_history_allows_a_page_a_minute() {
+    let sim = common::simulator().await;
+    // The non-Marketplace limit on history (one page per "minute", here 2 s), with a backlog of
+    // four pages: the newest page is triaged while the older ones wait for their turn.
+    sim.slack().set_rate_limit("conversations.history", 1, Duration::from_secs(2));
+    let h = home();
+    let mut cmd = against_in(&sim, h.path());
+    cmd.env("ONCALL_PAGE_SIZE", "5");
+    let out = run(cmd, &["--no-tui", "--once", "--json"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let posts = sim.slack().posts();
+    assert_eq!(posts.len(), common::shipped_alerts(), "every alert answered once");
+    let alerts: Vec<Ts> = posts.iter().filter_map(|p| p.thread_ts).collect();
+    let (newest, oldest) = (*alerts.iter().max().unwrap(), *alerts.iter().min().unwrap());
+    let at = |ts: Ts| posts.iter().position(|p| p.thread_ts == Some(ts)).unwrap();
+    assert!(at(newest) < at(oldest), "the newest alert was answered before the oldest");
+    let pages = sim.slack().requests().iter().filter(|r| r.api == "conversations.history" && r.status == 200).count();
+    assert!(pages >= 4, "{pages} pages");
+}

@@ -12,6 +12,7 @@ use super::handle::CoreError;
 use super::{job, lifecycle};
 use crate::domain::{Alert, Ts};
 use crate::protocol::{Event, SkipReason};
+use crate::slack::ChannelMessage;
 use crate::store::{AlertRecord, AlertStatus, ChannelState, Incident, StateError, state::now_secs};
 
 /// However long the product was down, it reads at most this far back (older alerts are stale).
@@ -20,6 +21,11 @@ const CATCH_UP_LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
 impl Engine {
     /// Reads what is new in the channel, records it, and starts a job for every alert that
     /// needs one (new, resumed after a restart, or a foreign claim whose lease ran out).
+    ///
+    /// Slack answers newest first, a page at a time (and may allow one page a minute): each
+    /// page is recorded and its triages start as it arrives, so a long backlog never delays the
+    /// newest alert, and a page that fails keeps every page read before it. The high-water
+    /// mark moves only once every page down to it was read.
     pub(super) async fn poll(&mut self) -> Result<usize, CoreError> {
         let sh = self.shared.clone();
         let config = &sh.config;
@@ -29,22 +35,41 @@ impl Engine {
             Some(h) => h.max(now.minus(CATCH_UP_LIMIT)),
             None => now.minus(config.lookback),
         };
-        let messages = sh.services.slack.alerts_since(&sh.services.channel, oldest, config.slack.page_size).await?;
-
-        let mut seen: Vec<(Ts, Alert)> = Vec::new();
-        let mut newest = high_water;
-        for message in &messages {
-            let ts = message.ts;
-            newest = Some(newest.map_or(ts, |h| h.max(ts)));
-            match &message.alert {
-                Ok(a) => seen.push((ts, a.clone())),
-                Err(why) => tracing::debug!(%ts, %why, "not an alert"),
+        let (mut cursor, mut newest, mut fresh) = (None::<String>, high_water, 0);
+        loop {
+            let page = sh
+                .services
+                .slack
+                .history_page(&sh.services.channel, oldest, config.slack.page_size, cursor.as_deref())
+                .await?;
+            let mut messages: Vec<ChannelMessage> = page.messages.iter().filter_map(ChannelMessage::read).collect();
+            // Oldest first within the page: an incident's original is recorded before its re-fires.
+            messages.sort_by_key(|m| m.ts);
+            newest = messages.iter().map(|m| m.ts).chain(newest).max();
+            fresh += self.record_page(&messages, now).await?;
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
             }
         }
+        sh.state(move |c| c.high_water = newest).await?;
+        Ok(fresh)
+    }
 
-        // One write records every new alert, its incident, and the new high-water mark.
+    /// Records one page's new alerts (and their incidents), announces them, and starts the
+    /// jobs that need to run; returns how many new alerts are not stale.
+    async fn record_page(&mut self, messages: &[ChannelMessage], now: Ts) -> Result<usize, CoreError> {
+        let sh = self.shared.clone();
+        let config = &sh.config;
+        let mut seen: Vec<(Ts, Alert)> = Vec::new();
+        for message in messages {
+            match &message.alert {
+                Ok(a) => seen.push((message.ts, a.clone())),
+                Err(why) => tracing::debug!(ts = %message.ts, %why, "not an alert"),
+            }
+        }
         let (lookback, cooldown) = (config.lookback, config.refire_cooldown);
-        let recorded = sh.state(move |c| record_new(c, seen, newest, now, lookback, cooldown)).await?;
+        let recorded = sh.state(move |c| record_new(c, seen, now, lookback, cooldown)).await?;
         if !recorded.is_empty() {
             tracing::info!(new = recorded.len(), messages = messages.len(), "poll found new alerts");
         }
@@ -127,12 +152,11 @@ impl Engine {
     }
 }
 
-/// Records the alerts not seen before (stale ones as skipped), opens an incident for each that
-/// starts one, and advances the high-water mark; returns what was new, with its staleness.
+/// Records the alerts not seen before (stale ones as skipped) and opens an incident for each
+/// that starts one; returns what was new, with its staleness.
 fn record_new(
     c: &mut ChannelState,
     seen: Vec<(Ts, Alert)>,
-    newest: Option<Ts>,
     now: Ts,
     lookback: Duration,
     cooldown: Duration,
@@ -174,7 +198,6 @@ fn record_new(
         c.alerts.insert(ts, record);
         fresh.push((ts, alert, stale));
     }
-    c.high_water = newest;
     fresh
 }
 

@@ -200,6 +200,14 @@ impl SlackSim {
         self.lock().after_work.entry(method.to_string()).or_default().extend(std::iter::repeat_n(fault, n));
     }
 
+    /// Slack's limits of May 2025 for apps distributed outside the Marketplace:
+    /// conversations.history and conversations.replies allow one request per `minute` (a real
+    /// minute in production; tests scale it down).
+    pub fn non_marketplace_limits(&self, minute: Duration) {
+        self.set_rate_limit("conversations.history", 1, minute);
+        self.set_rate_limit("conversations.replies", 1, minute);
+    }
+
     /// Models Slack's per-method rate limit: at most `limit` calls per `window` (time-scaled in tests).
     pub fn set_rate_limit(&self, method: &str, limit: u32, window: Duration) {
         self.lock().budgets.insert(method.to_string(), Budget { limit, window, started: Instant::now(), used: 0 });

@@ -298,12 +298,6 @@ impl SlackClient {
         Ok(all)
     }
 
-    /// Every top-level message after `oldest`, oldest first, each read as an alert or not.
-    pub async fn alerts_since(&self, channel: &str, oldest: Ts, limit: u32) -> Result<Vec<ChannelMessage>, SlackError> {
-        let messages = self.history_since(channel, oldest, limit).await?;
-        Ok(messages.iter().filter_map(ChannelMessage::read).collect())
-    }
-
     /// Whether the thread of `ts` holds a triage reply (of any instance of this product).
     pub async fn thread_answered(&self, channel: &str, ts: Ts) -> Result<bool, SlackError> {
         Ok(self.triage_replies(channel, ts).await?.next().is_some())
