@@ -442,8 +442,13 @@ impl App {
             a.note(format!("✗ {error}"));
             a.error = Some(error.clone());
         });
-        if cause == Some(Service::Model) {
-            self.model = Health::Failing;
+        // A failure of a service (ours or a dependency's) turns its light red until it works
+        // again; an alert's own problem (no such execution) does not.
+        match cause {
+            Some(Service::Model) => self.model = Health::Failing,
+            Some(Service::Conductor) => self.conductor = Health::Failing,
+            Some(Service::Slack) => self.slack = Health::Failing,
+            Some(Service::State) | None => {}
         }
         self.error = Some(error);
         self.error_from = None;

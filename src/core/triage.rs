@@ -93,7 +93,7 @@ pub(super) async fn outcome(shared: &Shared, scope: Scope, alert: &Alert) -> Res
             // The alert's own problem (its execution is not there, or carries no cluster): said
             // in its thread.
             tracing::warn!(alert_ts = %ts, error = %e, "triage failed");
-            shared.emit(Event::TriageFailed { alert_ts: ts, error: e.to_string(), cause: Some(Service::Conductor) });
+            shared.emit(Event::TriageFailed { alert_ts: ts, error: e.to_string(), cause: None });
             Ok(Outcome { text: reply::failed(&e.to_string()), root_cause: None, failed: true })
         }
     }
