@@ -231,3 +231,32 @@ async fn idempotency_keys_as_conductor_documents_them() {
     // Only the workflows really created were dispatched.
     assert_eq!(sim.conductor().dispatches().len(), 4);
 }
+
+#[tokio::test]
+async fn a_conductor_down_three_calls_in_a_row_is_not_asked_again_for_a_while() {
+    let sim = common::fixture_simulator(common::fast_options()).await;
+    let c = client(&sim);
+    sim.conductor().inject_server_errors(1_000);
+    for _ in 0..3 {
+        assert!(c.get_workflow(EXECUTION).await.is_err());
+    }
+    let asked = sim.conductor().requests().len();
+    // The next calls fail at once, saying why, without a request.
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        let err = c.get_workflow(EXECUTION).await.unwrap_err().to_string();
+        assert!(err.contains("not asked again") && err.contains("500"), "{err}");
+    }
+    assert!(started.elapsed() < Duration::from_millis(500), "fail fast: {:?}", started.elapsed());
+    assert_eq!(sim.conductor().requests().len(), asked, "no request while the breaker is open");
+    // An execution that is not there is no outage: it never opens the breaker.
+    let other = client(&sim);
+    sim.conductor().recover();
+    for _ in 0..5 {
+        assert!(matches!(
+            other.get_workflow("00000000-0000-0000-0000-000000000000").await,
+            Err(ConductorError::NotFound { .. })
+        ));
+    }
+    assert_eq!(other.get_workflow(EXECUTION).await.unwrap()["workflowId"], EXECUTION);
+}
