@@ -26,7 +26,11 @@ impl Format for Anthropic {
     }
 
     fn body(&self, model: &str, system: &str, messages: &[Value]) -> Value {
-        body(model, system, messages)
+        let tools: Vec<Value> = Tool::ALL
+            .iter()
+            .map(|t| json!({"name": t.name(), "description": t.description(), "input_schema": t.input_schema()}))
+            .collect();
+        json!({"model": model, "max_tokens": 2048, "system": system, "stream": true, "tools": tools, "messages": messages})
     }
 
     fn authorize(&self, req: reqwest::RequestBuilder, key: Option<&Secret>) -> reqwest::RequestBuilder {
@@ -38,94 +42,74 @@ impl Format for Anthropic {
     }
 
     fn on_event(&self, turn: &mut Turn, ev: &SseEvent) -> Result<Step, AgentError> {
-        on_event(turn, ev)
+        let data: Value = serde_json::from_str(&ev.data).unwrap_or(Value::Null);
+        let index = data.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
+        Ok(match data.get("type").and_then(Value::as_str).unwrap_or(&ev.event) {
+            "content_block_start" => {
+                let block = &data["content_block"];
+                if block["type"] == "tool_use" {
+                    let text = |k: &str| block[k].as_str().unwrap_or("").to_string();
+                    turn.calls.insert(index, Call { id: text("id"), name: text("name"), arguments: String::new() });
+                }
+                Step::Go
+            }
+            "content_block_delta" => {
+                let delta = &data["delta"];
+                match delta["type"].as_str() {
+                    Some("text_delta") => {
+                        let text = delta["text"].as_str().unwrap_or("");
+                        turn.text.push_str(text);
+                        Step::Text(text.to_string())
+                    }
+                    Some("input_json_delta") => {
+                        if let Some(call) = turn.calls.get_mut(&index) {
+                            call.arguments.push_str(delta["partial_json"].as_str().unwrap_or(""));
+                        }
+                        Step::Go
+                    }
+                    _ => Step::Go,
+                }
+            }
+            "message_delta" => {
+                turn.wants_tools = data.pointer("/delta/stop_reason").and_then(Value::as_str) == Some("tool_use");
+                turn.output_tokens = data.pointer("/usage/output_tokens").and_then(Value::as_u64).unwrap_or(0);
+                Step::Go
+            }
+            "message_stop" => Step::Done,
+            "error" => {
+                let kind = data.pointer("/error/type").and_then(Value::as_str).unwrap_or("");
+                if matches!(kind, "overloaded_error" | "rate_limit_error" | "api_error")
+                    && turn.text.is_empty()
+                    && turn.calls.is_empty()
+                {
+                    return Ok(Step::Retry(kind.to_string()));
+                }
+                return Err(AgentError::Api(format!("stream error: {kind}")));
+            }
+            _ => Step::Go,
+        })
     }
 
     fn assistant(&self, turn: &Turn) -> Value {
-        assistant(turn)
+        let mut blocks = Vec::new();
+        if !turn.text.is_empty() {
+            blocks.push(json!({"type": "text", "text": turn.text}));
+        }
+        for call in turn.calls.values() {
+            let input: Value = serde_json::from_str(&call.arguments).unwrap_or(json!({}));
+            blocks.push(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}));
+        }
+        json!({"role": "assistant", "content": blocks})
     }
 
+    /// All of a turn's answers in one user message.
     fn tool_results(&self, answers: &[Answer]) -> Vec<Value> {
-        vec![tool_results(answers)]
+        let content: Vec<Value> = answers
+            .iter()
+            .map(|(id, content, error)| json!({"type": "tool_result", "tool_use_id": id, "content": content, "is_error": error}))
+            .collect();
+        vec![json!({"role": "user", "content": content})]
     }
 }
 
 pub const API_VERSION: &str = "2023-06-01";
-
-fn body(model: &str, system: &str, messages: &[Value]) -> Value {
-    let tools: Vec<Value> = Tool::ALL
-        .iter()
-        .map(|t| json!({"name": t.name(), "description": t.description(), "input_schema": t.input_schema()}))
-        .collect();
-    json!({"model": model, "max_tokens": 2048, "system": system, "stream": true, "tools": tools, "messages": messages})
-}
-
-fn on_event(turn: &mut Turn, ev: &SseEvent) -> Result<Step, AgentError> {
-    let data: Value = serde_json::from_str(&ev.data).unwrap_or(Value::Null);
-    let index = data.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
-    Ok(match data.get("type").and_then(Value::as_str).unwrap_or(&ev.event) {
-        "content_block_start" => {
-            let block = &data["content_block"];
-            if block["type"] == "tool_use" {
-                let text = |k: &str| block[k].as_str().unwrap_or("").to_string();
-                turn.calls.insert(index, Call { id: text("id"), name: text("name"), arguments: String::new() });
-            }
-            Step::Go
-        }
-        "content_block_delta" => {
-            let delta = &data["delta"];
-            match delta["type"].as_str() {
-                Some("text_delta") => {
-                    let text = delta["text"].as_str().unwrap_or("");
-                    turn.text.push_str(text);
-                    Step::Text(text.to_string())
-                }
-                Some("input_json_delta") => {
-                    if let Some(call) = turn.calls.get_mut(&index) {
-                        call.arguments.push_str(delta["partial_json"].as_str().unwrap_or(""));
-                    }
-                    Step::Go
-                }
-                _ => Step::Go,
-            }
-        }
-        "message_delta" => {
-            turn.wants_tools = data.pointer("/delta/stop_reason").and_then(Value::as_str) == Some("tool_use");
-            turn.output_tokens = data.pointer("/usage/output_tokens").and_then(Value::as_u64).unwrap_or(0);
-            Step::Go
-        }
-        "message_stop" => Step::Done,
-        "error" => {
-            let kind = data.pointer("/error/type").and_then(Value::as_str).unwrap_or("");
-            if matches!(kind, "overloaded_error" | "rate_limit_error" | "api_error")
-                && turn.text.is_empty()
-                && turn.calls.is_empty()
-            {
-                return Ok(Step::Retry(kind.to_string()));
-            }
-            return Err(AgentError::Api(format!("stream error: {kind}")));
-        }
-        _ => Step::Go,
-    })
-}
-
-fn assistant(turn: &Turn) -> Value {
-    let mut blocks = Vec::new();
-    if !turn.text.is_empty() {
-        blocks.push(json!({"type": "text", "text": turn.text}));
-    }
-    for call in turn.calls.values() {
-        let input: Value = serde_json::from_str(&call.arguments).unwrap_or(json!({}));
-        blocks.push(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}));
-    }
-    json!({"role": "assistant", "content": blocks})
-}
-
-/// All of a turn's answers in one user message.
-fn tool_results(answers: &[Answer]) -> Value {
-    let content: Vec<Value> = answers
-        .iter()
-        .map(|(id, content, error)| json!({"type": "tool_result", "tool_use_id": id, "content": content, "is_error": error}))
-        .collect();
-    json!({"role": "user", "content": content})
-}

@@ -27,7 +27,16 @@ impl Format for OpenAi {
     }
 
     fn body(&self, model: &str, system: &str, messages: &[Value]) -> Value {
-        body(model, system, messages)
+        let tools: Vec<Value> = Tool::ALL
+            .iter()
+            .map(|t| {
+                json!({"type": "function", "function": {"name": t.name(), "description": t.description(), "parameters": t.input_schema()}})
+            })
+            .collect();
+        let mut all = vec![json!({"role": "system", "content": system})];
+        all.extend_from_slice(messages);
+        json!({"model": model, "max_tokens": 2048, "stream": true, "stream_options": {"include_usage": true},
+               "tools": tools, "messages": all})
     }
 
     fn authorize(&self, req: reqwest::RequestBuilder, key: Option<&Secret>) -> reqwest::RequestBuilder {
@@ -38,102 +47,77 @@ impl Format for OpenAi {
     }
 
     fn on_event(&self, turn: &mut Turn, ev: &SseEvent) -> Result<Step, AgentError> {
-        on_event(turn, ev)
+        if ev.data.trim() == "[DONE]" {
+            return Ok(Step::Done);
+        }
+        let data: Value = serde_json::from_str(&ev.data).unwrap_or(Value::Null);
+        if let Some(error) = data.get("error") {
+            let message = error.get("message").and_then(Value::as_str).unwrap_or("error");
+            if turn.text.is_empty() && turn.calls.is_empty() {
+                return Ok(Step::Retry(message.to_string()));
+            }
+            return Err(AgentError::Api(format!("stream error: {}", crate::redact::redact(message))));
+        }
+        if let Some(tokens) = data.pointer("/usage/completion_tokens").and_then(Value::as_u64) {
+            turn.output_tokens = tokens;
+        }
+        let Some(choice) = data.pointer("/choices/0") else { return Ok(Step::Go) };
+        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+            turn.wants_tools = reason == "tool_calls";
+        }
+        let delta = &choice["delta"];
+        for fragment in delta["tool_calls"].as_array().into_iter().flatten() {
+            let index = fragment["index"].as_u64().unwrap_or(0) as usize;
+            let call = turn.calls.entry(index).or_default();
+            if let Some(id) = fragment["id"].as_str() {
+                call.id = id.to_string();
+            }
+            if let Some(name) = fragment.pointer("/function/name").and_then(Value::as_str) {
+                call.name.push_str(name);
+            }
+            if let Some(args) = fragment.pointer("/function/arguments").and_then(Value::as_str) {
+                call.arguments.push_str(args);
+            }
+        }
+        // Some servers end a tool turn with finish_reason "stop"; the calls decide.
+        if !turn.calls.is_empty() && choice.get("finish_reason").is_some_and(|r| !r.is_null()) {
+            turn.wants_tools = true;
+        }
+        match delta["content"].as_str().filter(|t| !t.is_empty()) {
+            Some(text) => {
+                turn.text.push_str(text);
+                Ok(Step::Text(text.to_string()))
+            }
+            None => Ok(Step::Go),
+        }
     }
 
     fn assistant(&self, turn: &Turn) -> Value {
-        assistant(turn)
+        let calls: Vec<Value> = turn
+            .calls
+            .values()
+            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+            .collect();
+        let content = if turn.text.is_empty() { Value::Null } else { json!(turn.text) };
+        if calls.is_empty() {
+            json!({"role": "assistant", "content": content})
+        } else {
+            json!({"role": "assistant", "content": content, "tool_calls": calls})
+        }
     }
 
+    /// One `tool` message per answer; the format has no error flag, so an error says so first.
     fn tool_results(&self, answers: &[Answer]) -> Vec<Value> {
-        tool_results(answers)
+        answers
+            .iter()
+            .map(|(id, content, error)| {
+                let content = if *error && !content.starts_with("tool error") {
+                    format!("tool error:\n{content}")
+                } else {
+                    content.clone()
+                };
+                json!({"role": "tool", "tool_call_id": id, "content": content})
+            })
+            .collect()
     }
-}
-
-fn body(model: &str, system: &str, messages: &[Value]) -> Value {
-    let tools: Vec<Value> = Tool::ALL
-        .iter()
-        .map(|t| {
-            json!({"type": "function", "function": {"name": t.name(), "description": t.description(), "parameters": t.input_schema()}})
-        })
-        .collect();
-    let mut all = vec![json!({"role": "system", "content": system})];
-    all.extend_from_slice(messages);
-    json!({"model": model, "max_tokens": 2048, "stream": true, "stream_options": {"include_usage": true},
-           "tools": tools, "messages": all})
-}
-
-fn on_event(turn: &mut Turn, ev: &SseEvent) -> Result<Step, AgentError> {
-    if ev.data.trim() == "[DONE]" {
-        return Ok(Step::Done);
-    }
-    let data: Value = serde_json::from_str(&ev.data).unwrap_or(Value::Null);
-    if let Some(error) = data.get("error") {
-        let message = error.get("message").and_then(Value::as_str).unwrap_or("error");
-        if turn.text.is_empty() && turn.calls.is_empty() {
-            return Ok(Step::Retry(message.to_string()));
-        }
-        return Err(AgentError::Api(format!("stream error: {}", crate::redact::redact(message))));
-    }
-    if let Some(tokens) = data.pointer("/usage/completion_tokens").and_then(Value::as_u64) {
-        turn.output_tokens = tokens;
-    }
-    let Some(choice) = data.pointer("/choices/0") else { return Ok(Step::Go) };
-    if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
-        turn.wants_tools = reason == "tool_calls";
-    }
-    let delta = &choice["delta"];
-    for fragment in delta["tool_calls"].as_array().into_iter().flatten() {
-        let index = fragment["index"].as_u64().unwrap_or(0) as usize;
-        let call = turn.calls.entry(index).or_default();
-        if let Some(id) = fragment["id"].as_str() {
-            call.id = id.to_string();
-        }
-        if let Some(name) = fragment.pointer("/function/name").and_then(Value::as_str) {
-            call.name.push_str(name);
-        }
-        if let Some(args) = fragment.pointer("/function/arguments").and_then(Value::as_str) {
-            call.arguments.push_str(args);
-        }
-    }
-    // Some servers end a tool turn with finish_reason "stop"; the calls decide.
-    if !turn.calls.is_empty() && choice.get("finish_reason").is_some_and(|r| !r.is_null()) {
-        turn.wants_tools = true;
-    }
-    match delta["content"].as_str().filter(|t| !t.is_empty()) {
-        Some(text) => {
-            turn.text.push_str(text);
-            Ok(Step::Text(text.to_string()))
-        }
-        None => Ok(Step::Go),
-    }
-}
-
-fn assistant(turn: &Turn) -> Value {
-    let calls: Vec<Value> = turn
-        .calls
-        .values()
-        .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
-        .collect();
-    let content = if turn.text.is_empty() { Value::Null } else { json!(turn.text) };
-    if calls.is_empty() {
-        json!({"role": "assistant", "content": content})
-    } else {
-        json!({"role": "assistant", "content": content, "tool_calls": calls})
-    }
-}
-
-/// One `tool` message per answer; the format has no error flag, so an error says so first.
-fn tool_results(answers: &[Answer]) -> Vec<Value> {
-    answers
-        .iter()
-        .map(|(id, content, error)| {
-            let content = if *error && !content.starts_with("tool error") {
-                format!("tool error:\n{content}")
-            } else {
-                content.clone()
-            };
-            json!({"role": "tool", "tool_call_id": id, "content": content})
-        })
-        .collect()
 }
