@@ -1,6 +1,7 @@
 //! The headless front-end: prints the core's events. With `--json`, JSON Lines on stdout and
-//! nothing else there; otherwise one readable line per event on stderr and, under `--post never`,
-//! each reply on stdout.
+//! nothing else there (a service's failure is said on stderr); otherwise one readable line per
+//! event on stderr and, under `--post never`, each reply on stdout. The log goes to its file only,
+//! so each error is said once.
 
 use std::time::SystemTime;
 
@@ -19,6 +20,10 @@ impl Printer {
     /// caller then stops the run gracefully instead of writing into nothing.
     pub fn print(&self, event: &Event) -> bool {
         if self.json {
+            // A service's failure has no JSON Lines type: it is said on stderr, stdout stays JSON.
+            if let Event::ServiceError { .. } = event {
+                return human_line(event).is_none_or(|line| output::err(format_args!("{}", redact(&line))));
+            }
             return !event.is_printed_as_json()
                 || output::out(format_args!("{}", redact(&event.to_json_line(SystemTime::now()))));
         }

@@ -1,8 +1,10 @@
 //! What every outbound HTTP client shares: one TLS set-up, timeouts on every call, bounded
-//! retry delays with jitter, and the counts of what failed (`Stats`, read by the metrics).
+//! retry delays with jitter, the counts of what failed (`Stats`, read by the metrics), and a
+//! circuit breaker per service (`Breaker`).
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What one client counted: calls that failed for good (after retries) and rate-limit waits.
 /// Each client owns its own; the metrics read them, the client knows nothing of the metrics.
@@ -27,6 +29,46 @@ impl Stats {
 
     pub fn rate_limit_waits(&self) -> u64 {
         self.rate_limit_waits.load(Ordering::Relaxed)
+    }
+}
+
+/// After `BREAKER_AFTER` calls in a row find a service down (unreachable, or 5xx after the
+/// retries), it is not asked again for `BREAKER_OPEN`: the other callers fail at once (and their
+/// alerts are deferred) instead of each waiting out the same hung or refusing server in turn.
+#[derive(Debug, Default)]
+pub struct Breaker(Mutex<(u32, Option<(Instant, String)>)>);
+
+pub const BREAKER_AFTER: u32 = 3;
+pub const BREAKER_OPEN: Duration = Duration::from_secs(30);
+
+impl Breaker {
+    /// Err(why, with how long the service is left alone) while the breaker is open.
+    pub fn check(&self) -> Result<(), String> {
+        let Ok(state) = self.0.lock() else { return Ok(()) };
+        match &state.1 {
+            Some((until, why)) if Instant::now() < *until => Err(format!(
+                "{why}; not asked again for {} s after {BREAKER_AFTER} failures in a row",
+                BREAKER_OPEN.as_secs()
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A call found the service down, for `why`.
+    pub fn failed(&self, why: &str) {
+        if let Ok(mut state) = self.0.lock() {
+            state.0 += 1;
+            if state.0 >= BREAKER_AFTER {
+                state.1 = Some((Instant::now() + BREAKER_OPEN, why.to_string()));
+            }
+        }
+    }
+
+    /// The service answered: the count starts again.
+    pub fn worked(&self) {
+        if let Ok(mut state) = self.0.lock() {
+            *state = (0, None);
+        }
     }
 }
 
@@ -66,6 +108,25 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_breaker_opens_after_failures_in_a_row_and_an_answer_closes_it() {
+        let b = Breaker::default();
+        for _ in 1..BREAKER_AFTER {
+            b.failed("refused");
+            assert!(b.check().is_ok(), "not yet");
+        }
+        b.worked();
+        for _ in 1..BREAKER_AFTER {
+            b.failed("refused");
+        }
+        assert!(b.check().is_ok(), "an answer between failures starts the count again");
+        b.failed("connection refused");
+        let why = b.check().unwrap_err();
+        assert!(why.starts_with("connection refused; not asked again for 30 s"), "{why}");
+        b.worked();
+        assert!(b.check().is_ok());
+    }
 
     #[test]
     fn backoff_grows_and_stays_under_the_cap() {

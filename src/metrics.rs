@@ -4,7 +4,7 @@
 //! rate-limit waits), read from each client's own `http::Stats`. Nothing here can slow the core: an
 //! event is a lock of a few map updates.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -18,7 +18,7 @@ use axum::routing::get;
 
 use crate::domain::{CommandStatus, Ts};
 use crate::http::Stats;
-use crate::protocol::{Event, SkipReason};
+use crate::protocol::{Event, Service, SkipReason};
 
 /// Triage duration buckets, seconds.
 const BUCKETS: [f64; 10] = [1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0];
@@ -41,7 +41,15 @@ struct Inner {
     workflows: HashMap<(Ts, String), String>,
     last_poll: Option<Instant>,
     last_poll_error: Option<String>,
+    /// Alerts left pending by a failure of ours, by the service that failed: the service is
+    /// degraded while any is, and its last error says why.
+    deferred: BTreeMap<Service, (HashSet<Ts>, String)>,
+    /// Deferrals ever, by service.
+    deferrals: BTreeMap<Service, u64>,
 }
+
+/// The services a triage can be deferred for, in the order they are reported.
+const DEPENDENCIES: [Service; 3] = [Service::Slack, Service::Conductor, Service::Model];
 
 pub struct Metrics {
     inner: Mutex<Inner>,
@@ -67,6 +75,11 @@ impl Metrics {
 
     pub fn observe(&self, event: &Event) {
         let Ok(mut m) = self.inner.lock() else { return };
+        if let Some(ts) = event.alert_ts().filter(|_| event.settles_the_alert()) {
+            m.deferred.values_mut().for_each(|(alerts, _)| {
+                alerts.remove(&ts);
+            });
+        }
         match event {
             Event::AlertReceived { .. } => m.alerts_seen += 1,
             Event::TriageStarted { alert_ts, .. } => {
@@ -77,7 +90,14 @@ impl Metrics {
                 *m.triages.entry(outcome).or_default() += 1;
                 m.finish(*alert_ts);
             }
-            Event::TriageFailed { alert_ts, .. } => {
+            Event::TriageFailed { alert_ts, error, cause: Some(service) } => {
+                *m.deferrals.entry(*service).or_default() += 1;
+                let (alerts, last) = m.deferred.entry(*service).or_default();
+                alerts.insert(*alert_ts);
+                last.clone_from(error);
+                m.started.remove(alert_ts);
+            }
+            Event::TriageFailed { alert_ts, cause: None, .. } => {
                 *m.triages.entry("failed").or_default() += 1;
                 m.finish(*alert_ts);
             }
@@ -151,12 +171,40 @@ impl Metrics {
             let _ = writeln!(out, "# HELP oncall_{name} {help}\n# TYPE oncall_{name} counter");
             let _ = writeln!(out, "oncall_{name} {count}");
         }
+        let _ = writeln!(
+            out,
+            "# HELP oncall_deferred_total Triages left pending by a failure of ours, by the service that failed.\n# TYPE oncall_deferred_total counter"
+        );
+        for service in DEPENDENCIES {
+            let n = m.deferrals.get(&service).unwrap_or(&0);
+            let _ = writeln!(out, "oncall_deferred_total{{service=\"{}\"}} {n}", service.name());
+        }
+        let _ = writeln!(
+            out,
+            "# HELP oncall_degraded 1 while some alert waits for this service to recover.\n# TYPE oncall_degraded gauge"
+        );
+        for service in DEPENDENCIES {
+            let _ =
+                writeln!(out, "oncall_degraded{{service=\"{}\"}} {}", service.name(), u8::from(m.is_degraded(service)));
+        }
         out
     }
 
-    /// Healthy while polls succeed on time.
+    /// Healthy while polls succeed on time and no alert waits for a service to recover;
+    /// otherwise the reason, one line ("degraded: …" when a dependency is down).
     pub fn health(&self) -> Result<String, String> {
         let Ok(m) = self.inner.lock() else { return Err("metrics poisoned".into()) };
+        let degraded: Vec<String> = DEPENDENCIES
+            .into_iter()
+            .filter(|s| m.is_degraded(*s))
+            .map(|s| {
+                let (alerts, last) = &m.deferred[&s];
+                format!("{}: {} alert(s) pending, last error: {last}", s.name(), alerts.len())
+            })
+            .collect();
+        if !degraded.is_empty() {
+            return Err(format!("degraded: {}", degraded.join("; ")));
+        }
         match (m.last_poll, &m.last_poll_error) {
             (_, Some(error)) => Err(format!("the last poll failed: {error}")),
             (None, None) => Err("no poll has finished yet".into()),
@@ -169,6 +217,10 @@ impl Metrics {
 }
 
 impl Inner {
+    fn is_degraded(&self, service: Service) -> bool {
+        self.deferred.get(&service).is_some_and(|(alerts, _)| !alerts.is_empty())
+    }
+
     fn finish(&mut self, alert_ts: Ts) {
         let Some(started) = self.started.remove(&alert_ts) else { return };
         let secs = started.elapsed().as_secs_f64();

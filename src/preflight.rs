@@ -5,6 +5,8 @@
 //! - Slack: `auth.test` (the token works), the granted scopes against those needed, and the
 //!   channel (it exists, and the bot is in it).
 //! - Conductor: a token (with an application key) and one read.
+//! - The model endpoint, when a model reasons: its model list (`GET …/models`), which proves the
+//!   URL and the key, and names the model when the server lists it.
 //!
 //! A check fails as a bad setting (exit 2) or as a service that is unreachable or refuses
 //! (exit 1), with one line that names the setting and the fix. Nothing here writes to Slack or
@@ -16,6 +18,8 @@ use regex::Regex;
 
 use crate::conductor::{ConductorClient, ConductorError};
 use crate::config::{Config, ReasonerKind};
+use crate::reasoner::Reasoner;
+use crate::reasoner::agent::{AgentError, ModelAgent, Wire};
 use crate::slack::{SlackClient, SlackError};
 
 /// What kind of failure a check found.
@@ -182,8 +186,42 @@ pub async fn conductor(client: &ConductorClient) -> Check {
     }
 }
 
+/// The model endpoint: it answers, it takes the key, and (when it lists models) it serves the
+/// model chosen. Anthropic lists every model a key may use, so an unlisted one is a bad
+/// `ONCALL_MODEL`; a local OpenAI-compatible server often lists its model by another name.
+pub async fn model(agent: &ModelAgent) -> Check {
+    let wire = agent.wire();
+    let (base, key) = wire.variables();
+    let name = "Model endpoint";
+    match agent.models().await {
+        Ok(None) => Check::ok(name, "reachable (it lists no models)"),
+        Ok(Some(models)) if models.iter().any(|m| m == agent.model()) => {
+            Check::ok(name, format!("reachable, the key is accepted, it serves {}", agent.model()))
+        }
+        Ok(Some(models)) if wire == Wire::Anthropic => Check::setting(
+            "ONCALL_MODEL",
+            format!(
+                "{} is not a model this key can use; it lists {}",
+                agent.model(),
+                models.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ),
+        Ok(Some(_)) => Check::ok(name, format!("reachable; it does not list {} by that name", agent.model())),
+        Err(AgentError::Api(e)) if e.starts_with("HTTP 401") || e.starts_with("HTTP 403") => {
+            Check::service(name, format!("{e}: check {key}"))
+        }
+        Err(AgentError::Api(e)) => Check::service(name, format!("{e} (from {base})")),
+        Err(e) => Check::service(name, e.to_string()),
+    }
+}
+
 /// Every check, formats first: services are asked only when their settings are well formed.
-pub async fn all(config: &Config, slack_client: &SlackClient, conductor_client: &ConductorClient) -> Vec<Check> {
+pub async fn all(
+    config: &Config,
+    slack_client: &SlackClient,
+    conductor_client: &ConductorClient,
+    reasoner: &Reasoner,
+) -> Vec<Check> {
     let mut checks = formats(config);
     let bad = |name: &str, checks: &[Check]| checks.iter().any(|c| c.name == name && c.result.is_err());
     let slack_ok =
@@ -195,6 +233,12 @@ pub async fn all(config: &Config, slack_client: &SlackClient, conductor_client: 
     }
     if conductor_ok {
         checks.push(conductor(conductor_client).await);
+    }
+    if let Reasoner::Model(agent) = reasoner {
+        let (base, _) = agent.wire().variables();
+        if !bad(base, &checks) {
+            checks.push(model(agent).await);
+        }
     }
     checks
 }

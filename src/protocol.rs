@@ -25,7 +25,7 @@ pub enum SkipReason {
 }
 
 /// The outside services whose health the front-ends show.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Service {
     Slack,
@@ -33,6 +33,18 @@ pub enum Service {
     Model,
     /// The state file on local disk.
     State,
+}
+
+impl Service {
+    /// The name in metrics labels and health lines, as serialized.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Slack => "slack",
+            Service::Conductor => "conductor",
+            Service::Model => "model",
+            Service::State => "state",
+        }
+    }
 }
 
 /// What the operator decided about a draft.
@@ -146,6 +158,19 @@ impl Event {
         }
     }
 
+    /// Whether the event ends the alert's handling for now: a post made, queued or skipped, the
+    /// alert skipped, or a triage failure that is the alert's own (not a deferral).
+    pub fn settles_the_alert(&self) -> bool {
+        matches!(
+            self,
+            Event::PostSent { .. }
+                | Event::PostQueued { .. }
+                | Event::PostSkipped { .. }
+                | Event::AlertSkipped { .. }
+                | Event::TriageFailed { cause: None, .. }
+        )
+    }
+
     /// Whether headless `--json` prints this event (the types of interfaces.md).
     pub fn is_printed_as_json(&self) -> bool {
         match self {
@@ -242,6 +267,13 @@ mod tests {
         );
         let back: Event = serde_json::from_str(&line).unwrap();
         assert_eq!(back, ev, "the `time` field is ignored on the way back");
+    }
+
+    #[test]
+    fn a_service_name_is_its_serialized_form() {
+        for s in [Service::Slack, Service::Conductor, Service::Model, Service::State] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.name());
+        }
     }
 
     #[test]

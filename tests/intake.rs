@@ -348,9 +348,10 @@ async fn alerts_are_marked_done_and_a_failed_triage_says_so_in_the_thread() {
 #[tokio::test]
 async fn the_newest_alert_is_answered_first_when_history_allows_a_page_a_minute() {
     let sim = common::simulator().await;
-    // The non-Marketplace limit on history (one page per "minute", here 2 s), with a backlog of
-    // four pages: the newest page is triaged while the older ones wait for their turn.
-    sim.slack().set_rate_limit("conversations.history", 1, Duration::from_secs(2));
+    // The non-Marketplace profile (history and replies: one call per "minute", here 1 s), with a
+    // backlog of four pages: the newest page is triaged while the older ones wait for their turn,
+    // and the thread checks before the posts take turns on the replies budget.
+    sim.slack().non_marketplace_limits(Duration::from_secs(1));
     let h = home();
     let mut cmd = against_in(&sim, h.path());
     cmd.env("ONCALL_PAGE_SIZE", "5");

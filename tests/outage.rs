@@ -78,3 +78,17 @@ async fn slack_refusing_posts_loses_no_alert() {
     sim.slack().clear_faults();
     answered_once_after_the_fix(&sim, home.path()).await;
 }
+
+#[tokio::test]
+async fn a_failed_poll_is_said_once() {
+    let sim = common::simulator().await;
+    sim.slack().inject_error("conversations.history", "internal_error", 1000);
+    let home = tempfile::tempdir().unwrap();
+    for args in [&["--no-tui", "--once"][..], &["--no-tui", "--once", "--json"][..]] {
+        let out = run(against_in(&sim, home.path()), args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let saying = stderr.lines().filter(|l| l.contains("internal_error")).count();
+        assert_eq!(saying, 1, "{args:?}: said {saying} times:\n{stderr}");
+    }
+}

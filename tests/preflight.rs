@@ -83,3 +83,36 @@ async fn doctor_passes_against_the_simulator_and_names_what_is_broken() {
     let out = run(common::binary(), &["--demo", "doctor"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[tokio::test]
+async fn the_model_endpoint_is_checked_when_a_model_reasons() {
+    let sim = common::simulator().await;
+    // A wrong key: the endpoint refuses it (exit 1), naming the key's setting.
+    let refused = [("ONCALL_REASONER", "anthropic"), ("ANTHROPIC_API_KEY", "sk-ant-wrong-0000")];
+    assert_refused(&sim, &once_with(&sim, &refused).await, 1, &["Model endpoint", "401", "ANTHROPIC_API_KEY"]);
+    // A model the key cannot use is a bad setting (exit 2).
+    let unknown = [("ONCALL_REASONER", "anthropic"), ("ONCALL_MODEL", "claude-nonexistent-9")];
+    assert_refused(
+        &sim,
+        &once_with(&sim, &unknown).await,
+        2,
+        &["ONCALL_MODEL", "claude-nonexistent-9", "claude-sonnet-4-6"],
+    );
+    // Nobody listens at the base URL: exit 1, naming the base URL's setting.
+    let closed = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    );
+    let nobody =
+        [("ONCALL_REASONER", "openai"), ("ONCALL_MODEL", "sim-model"), ("OPENAI_BASE_URL", &format!("{closed}/v1"))];
+    assert_refused(&sim, &once_with(&sim, &nobody).await, 1, &["Model endpoint", "OPENAI_BASE_URL"]);
+    // The playbook needs no model: a broken model setting is not asked about.
+    let playbook = [("ONCALL_REASONER", "playbook"), ("ANTHROPIC_API_KEY", "sk-ant-wrong-0000")];
+    assert!(once_with(&sim, &playbook).await.status.success());
+    // doctor names the check when it passes.
+    let home = tempfile::tempdir().unwrap();
+    let out = run(against_in(&sim, home.path()), &["doctor", "--reasoner", "openai", "--model", "sim-model"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("✓ Model endpoint") && l.contains("sim-model")), "{stdout}");
+}

@@ -239,3 +239,61 @@ async fn metrics_and_healthz_report_the_service() {
     signal(&child, "TERM");
     assert_eq!(tokio::task::spawn_blocking(move || wait(child, Duration::from_secs(10))).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn healthz_says_degraded_with_the_reason_while_conductor_is_down_and_recovers() {
+    let sim = common::simulator().await;
+    let home = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = common::against_in(&sim, home.path());
+    cmd.env("ONCALL_POLL_INTERVAL", "1s");
+    cmd.args(["--no-tui", "--json", "--metrics-addr", &addr]).stdout(Stdio::null()).stderr(Stdio::null());
+    // The checks before the first poll pass; then every command's start fails.
+    sim.conductor().inject_start_errors(100_000);
+    let child = cmd.spawn().unwrap();
+    let http = common::http();
+    let get = |path: &'static str| {
+        let http = http.clone();
+        let url = format!("http://{addr}{path}");
+        async move {
+            let resp = http.get(url).send().await.ok()?;
+            let status = resp.status().as_u16();
+            Some((status, resp.text().await.ok()?))
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (status, body) = loop {
+        assert!(Instant::now() < deadline, "/healthz never said degraded");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        match get("/healthz").await {
+            Some((status, body)) if body.starts_with("degraded") => break (status, body),
+            _ => continue,
+        }
+    };
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("conductor") && body.contains("HTTP 5"), "the reason is named: {body}");
+    let (_, metrics) = get("/metrics").await.unwrap();
+    let deferred = metrics
+        .lines()
+        .find(|l| l.starts_with("oncall_deferred_total{service=\"conductor\"}"))
+        .unwrap_or_else(|| panic!("no deferral count in:\n{metrics}"));
+    assert_ne!(deferred.rsplit(' ').next(), Some("0"), "{deferred}");
+    assert!(metrics.contains("oncall_degraded{service=\"conductor\"} 1"), "{metrics}");
+    // Conductor recovers: the deferred alerts are answered and the service is healthy again.
+    sim.conductor().recover();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        assert!(Instant::now() < deadline, "never healthy again: {:?}", get("/healthz").await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if sim.slack().posts().len() == common::shipped_alerts()
+            && get("/healthz").await.is_some_and(|(s, b)| s == 200 && b.starts_with("ok"))
+        {
+            break;
+        }
+    }
+    let (_, metrics) = get("/metrics").await.unwrap();
+    assert!(metrics.contains("oncall_degraded{service=\"conductor\"} 0"), "{metrics}");
+    signal(&child, "TERM");
+    assert_eq!(tokio::task::spawn_blocking(move || wait(child, Duration::from_secs(10))).await.unwrap(), 0);
+}

@@ -215,6 +215,46 @@ async fn a_time_scaled_budget_limits_each_method_separately() {
 }
 
 #[tokio::test]
+async fn callers_of_a_limited_method_take_turns_and_none_runs_out_of_retries() {
+    let sim = common::simulator().await;
+    // One call a "minute" (here 1 s), as conversations.replies allows a non-Marketplace app,
+    // and eight thread checks at once (eight replies about to be posted).
+    sim.slack().set_rate_limit("conversations.replies", 1, Duration::from_secs(1));
+    let client = client_for(&sim);
+    let parents: Vec<Ts> =
+        sim.slack().messages().iter().take(8).map(|m| Ts::parse(m["ts"].as_str().unwrap()).unwrap()).collect();
+    let mut checks = tokio::task::JoinSet::new();
+    for ts in parents {
+        let (client, channel) = (client.clone(), sim.channel().to_string());
+        checks.spawn(async move { client.thread_answered(&channel, ts).await });
+    }
+    let results = checks.join_all().await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let limited = sim.slack().requests().iter().filter(|r| r.api == "conversations.replies" && r.status == 429).count();
+    assert!(limited <= 8 + 8, "each caller waits its turn instead of hammering: {limited} 429s");
+}
+
+#[tokio::test]
+async fn a_slack_that_cannot_be_reached_is_left_alone_after_three_failures_in_a_row() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let client = SlackClient::new(&format!("http://127.0.0.1:{closed}/api/"), Secret::new(String::from("xoxb-1")));
+    for _ in 0..3 {
+        let err = client.auth_test().await.unwrap_err();
+        assert!(matches!(err, SlackError::Transport { .. }) && !err.to_string().contains("not asked again"), "{err}");
+    }
+    let err = client.channel("C1").await.unwrap_err();
+    assert!(err.to_string().contains("not asked again for 30 s"), "{err}");
+    // A Slack that answers 5xx quickly holds nobody up: each call is tried on its own.
+    let sim = common::simulator().await;
+    sim.slack().inject_server_error("auth.test", 1000);
+    let client = client_for(&sim);
+    for _ in 0..4 {
+        let err = client.auth_test().await.unwrap_err();
+        assert!(!err.to_string().contains("not asked again"), "{err}");
+    }
+}
+
+#[tokio::test]
 async fn a_429_storm_ends_in_a_typed_error_not_a_hang() {
     let sim = common::simulator().await;
     sim.slack().inject_rate_limit("auth.test", 50, 0);

@@ -180,7 +180,11 @@ async fn doctor(cli: &Cli) -> u8 {
     let slack = crate::slack::SlackClient::new(&config.slack.api_url, token);
     let conductor_url = config.conductor.server_url.clone().unwrap_or_default();
     let conductor = ConductorClient::new(&conductor_url, config.conductor.auth.clone());
-    let checks = crate::preflight::all(&config, &slack, &conductor).await;
+    let reasoner = match reasoner(&config) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let checks = crate::preflight::all(&config, &slack, &conductor, &reasoner).await;
     for c in &checks {
         crate::output::out(format_args!("{}", c.line()));
     }

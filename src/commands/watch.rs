@@ -66,7 +66,8 @@ pub(super) async fn watch(cli: &Cli) -> u8 {
     };
     // Every setting and service is checked before the first poll: a mistake is said now, once,
     // and no alert is spent on it.
-    let checks = crate::preflight::all(&config, &services.slack, services.toolbox.conductor()).await;
+    let checks =
+        crate::preflight::all(&config, &services.slack, services.toolbox.conductor(), &services.reasoner).await;
     let code = crate::preflight::exit_code(&checks);
     if code != EXIT_OK {
         for failed in checks.iter().filter(|c| c.result.is_err()) {
@@ -74,7 +75,9 @@ pub(super) async fn watch(cli: &Cli) -> u8 {
         }
         return code;
     }
-    let _logs = logging::init(&config.log_dir, config.log_keep, &config.log_filter, headless && !cli.run.json);
+    // The log goes to its file; headless, stderr carries the printer's lines only, so that each
+    // error is said once.
+    let _logs = logging::init(&config.log_dir, config.log_keep, &config.log_filter, false);
     let printer = Printer { json: cli.run.json, replies_on_stdout: config.post == crate::config::PostPolicy::Never };
     tracing::info!(
         channel = %services.channel, slack = %config.slack.api_url, conductor = config.conductor.server_url.as_deref().unwrap_or(""),

@@ -52,48 +52,7 @@ pub struct ConductorClient {
     auth: Option<ConductorAuth>,
     token: Mutex<Option<(String, Instant)>>,
     stats: Arc<http::Stats>,
-    breaker: Breaker,
-}
-
-/// After `BREAKER_AFTER` calls in a row find Conductor down (unreachable, or 5xx after the
-/// retries), Conductor is not asked again for
-/// `BREAKER_OPEN`: the other triages fail at once (and are deferred) instead of each waiting
-/// out the same hung or refusing server in turn.
-#[derive(Default)]
-struct Breaker(std::sync::Mutex<(u32, Option<(Instant, String)>)>);
-
-const BREAKER_AFTER: u32 = 3;
-const BREAKER_OPEN: Duration = Duration::from_secs(30);
-
-impl Breaker {
-    fn check(&self) -> Result<(), ConductorError> {
-        let Ok(state) = self.0.lock() else { return Ok(()) };
-        match &state.1 {
-            Some((until, why)) if Instant::now() < *until => Err(ConductorError::Unreachable {
-                reason: format!(
-                    "{why}; not asked again for {} s after {BREAKER_AFTER} failures in a row",
-                    BREAKER_OPEN.as_secs()
-                ),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    fn failed(&self, e: &ConductorError) {
-        if let Ok(mut state) = self.0.lock() {
-            state.0 += 1;
-            if state.0 >= BREAKER_AFTER {
-                let why = e.to_string().trim_start_matches("Conductor unreachable: ").to_string();
-                state.1 = Some((Instant::now() + BREAKER_OPEN, why));
-            }
-        }
-    }
-
-    fn worked(&self) {
-        if let Ok(mut state) = self.0.lock() {
-            *state = (0, None);
-        }
-    }
+    breaker: http::Breaker,
 }
 
 impl ConductorClient {
@@ -104,7 +63,7 @@ impl ConductorClient {
             auth,
             stats: Arc::default(),
             token: Mutex::new(None),
-            breaker: Breaker::default(),
+            breaker: http::Breaker::default(),
         }
     }
 
@@ -120,7 +79,7 @@ impl ConductorClient {
         };
         let mut cached = self.token.lock().await;
         // The calls that queued behind a token request that failed do not each wait again.
-        self.breaker.check()?;
+        self.breaker.check().map_err(|reason| ConductorError::Unreachable { reason })?;
         if let Some((token, at)) = cached.as_ref()
             && !force
             && at.elapsed() < TOKEN_TTL
@@ -155,11 +114,11 @@ impl ConductorClient {
     /// Sends a request built by `build`, with auth, retries on 5xx and connection errors, and
     /// one token refresh on 401. Returns the successful response's body text.
     async fn send(&self, what: &str, build: impl Fn() -> reqwest::RequestBuilder) -> Result<String, ConductorError> {
-        self.breaker.check()?;
+        self.breaker.check().map_err(|reason| ConductorError::Unreachable { reason })?;
         let result = self.send_with_retries(what, build).await;
         match &result {
             Err(e @ (ConductorError::Unreachable { .. } | ConductorError::Http { status: 500.., .. })) => {
-                self.breaker.failed(e)
+                self.breaker.failed(e.to_string().trim_start_matches("Conductor unreachable: "))
             }
             _ => self.breaker.worked(),
         }

@@ -57,7 +57,10 @@ impl Engine {
                         CoreError::Poll(_) | CoreError::Closed | CoreError::Deferred(_) => Service::Slack,
                         CoreError::State(_) => Service::State,
                     };
-                    self.shared.emit(Event::ServiceError { service, error: e.to_string() });
+                    // `--once` ends with this error as its last line: said there, once.
+                    if mode != Mode::Once {
+                        self.shared.emit(Event::ServiceError { service, error: e.to_string() });
+                    }
                 }
             }
             if mode == Mode::Once {

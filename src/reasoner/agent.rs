@@ -87,6 +87,17 @@ fn parse_reply(text: &str, alert: &Alert) -> Hypothesis {
     }
 }
 
+/// A refusal as an error: the status and the API's own message (redacted).
+async fn refused(resp: reqwest::Response) -> AgentError {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or(text);
+    AgentError::Api(format!("HTTP {status}: {}", redact(&message)))
+}
+
 impl ModelAgent {
     /// `base` as interfaces.md gives it: the Anthropic root, or an OpenAI base ending in `/v1`.
     /// A local OpenAI-compatible server may need no key.
@@ -119,6 +130,30 @@ impl ModelAgent {
         )
     }
 
+    /// The models the endpoint lists for this key (`GET …/models`, on both wires), or None when
+    /// the server lists none (404): a read that proves the endpoint and the key, for the checks
+    /// before the first poll.
+    pub async fn models(&self) -> Result<Option<Vec<String>>, AgentError> {
+        let format = self.wire.format();
+        let req = self.http.get(format.models_url(&self.base)).timeout(Duration::from_secs(10));
+        let resp = format.authorize(req, self.key.as_ref()).send().await.map_err(|e| self.unreachable(e))?;
+        match resp.status().as_u16() {
+            200 => {
+                let body: Value = resp.json().await.map_err(|e| self.unreachable(e))?;
+                let ids =
+                    body["data"].as_array().map(|a| a.iter().filter_map(|m| m["id"].as_str()).map(str::to_string));
+                Ok(Some(ids.into_iter().flatten().collect()))
+            }
+            404 => Ok(None),
+            _ => Err(refused(resp).await),
+        }
+    }
+
+    /// The model name requests carry.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
     /// Streams one turn, retrying throttling and overload before any content arrived.
     async fn turn(&self, system: &str, messages: &[Value], inv: &Investigation) -> Result<Turn, AgentError> {
         let mut attempt = 0;
@@ -130,12 +165,7 @@ impl ModelAgent {
                 why = format!("HTTP {status}");
                 Some(http::retry_after(resp.headers()))
             } else if status != 200 {
-                let text = resp.text().await.unwrap_or_default();
-                let message = serde_json::from_str::<Value>(&text)
-                    .ok()
-                    .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_string))
-                    .unwrap_or(text);
-                return Err(AgentError::Api(format!("HTTP {status}: {}", redact(&message))));
+                return Err(refused(resp).await);
             } else {
                 match self.read_stream(resp, inv).await? {
                     Ok(turn) => return Ok(turn),

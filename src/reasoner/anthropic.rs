@@ -21,8 +21,16 @@ impl Format for Anthropic {
         "ANTHROPIC_BASE_URL"
     }
 
+    fn key_variable(&self) -> &'static str {
+        "ANTHROPIC_API_KEY"
+    }
+
     fn url(&self, base: &str) -> String {
         format!("{base}/v1/messages")
+    }
+
+    fn models_url(&self, base: &str) -> String {
+        format!("{base}/v1/models")
     }
 
     fn body(&self, model: &str, system: &str, messages: &[Value]) -> Value {

@@ -22,8 +22,16 @@ impl Format for OpenAi {
         "OPENAI_BASE_URL"
     }
 
+    fn key_variable(&self) -> &'static str {
+        "OPENAI_API_KEY"
+    }
+
     fn url(&self, base: &str) -> String {
         format!("{base}/chat/completions")
+    }
+
+    fn models_url(&self, base: &str) -> String {
+        format!("{base}/models")
     }
 
     fn body(&self, model: &str, system: &str, messages: &[Value]) -> Value {

@@ -34,6 +34,11 @@ impl Wire {
         self.format().name()
     }
 
+    /// The settings of this wire's endpoint and key (named in the checks' fixes).
+    pub fn variables(self) -> (&'static str, &'static str) {
+        (self.format().base_variable(), self.format().key_variable())
+    }
+
     /// What differs between the wires, in one place.
     pub(super) fn format(self) -> &'static dyn Format {
         match self {
@@ -48,8 +53,12 @@ pub(super) trait Format: Sync {
     fn name(&self) -> &'static str;
     /// The variable that sets the base URL (named in "unreachable" errors).
     fn base_variable(&self) -> &'static str;
+    /// The variable that holds the key.
+    fn key_variable(&self) -> &'static str;
     /// The request URL from the base of interfaces.md.
     fn url(&self, base: &str) -> String;
+    /// The URL that lists the models (`GET`), from the same base.
+    fn models_url(&self, base: &str) -> String;
     fn body(&self, model: &str, system: &str, messages: &[Value]) -> Value;
     /// Adds the key (and any version header).
     fn authorize(&self, req: reqwest::RequestBuilder, key: Option<&Secret>) -> reqwest::RequestBuilder;

@@ -132,6 +132,7 @@ impl Simulator {
         let model = Router::new()
             .route("/v1/messages", post(model::messages))
             .route("/v1/chat/completions", post(model::chat_completions))
+            .route("/v1/models", get(model::list_models))
             .with_state(shared.clone());
         let (model_base, model_task) = serve(model).await?;
         Ok(Simulator {

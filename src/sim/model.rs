@@ -40,6 +40,14 @@ impl ModelSim {
         self.requests.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The key as `x-api-key` or a bearer token (the Anthropic SDK 2.x sends the latter; OpenAI
+    /// clients always do).
+    fn key_matches(&self, headers: &HeaderMap) -> bool {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let given = header("x-api-key").or_else(|| header("authorization").and_then(|a| a.strip_prefix("Bearer ")));
+        given == Some(self.key.as_str())
+    }
+
     fn script(&self, messages: &[Value]) -> (Vec<LlmTurn>, String) {
         let first = messages.first().map(|m| m["content"].to_string()).unwrap_or_default();
         let id = Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -75,6 +83,38 @@ fn default_answer(scenario: Option<&Scenario>, execution_id: &str) -> String {
         "*Issue*: {} (scenario {})\n*Findings*:\n• {finding}\n*Likely root cause*: {}\n*Suggested next step*: Confirm the cause in the cluster.",
         s.name, s.name, s.description
     )
+}
+
+/// The models the scripted model answers as (any name works for a turn; these are listed).
+pub const MODELS: [&str; 3] = ["claude-sonnet-4-6", "claude-haiku-4-5", "sim-model"];
+
+/// `GET /v1/models` in the shape of the wire asked: Anthropic's page (`data`, `has_more`,
+/// `first_id`, `last_id`; told apart by its `anthropic-version` header) or OpenAI's list. A
+/// wrong key is refused as each API refuses it.
+pub(super) async fn list_models(State(shared): State<std::sync::Arc<super::Shared>>, headers: HeaderMap) -> Response {
+    let anthropic = headers.contains_key("anthropic-version");
+    if !shared.model.key_matches(&headers) {
+        let body = if anthropic {
+            json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}})
+        } else {
+            json!({"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}})
+        };
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    let body = if anthropic {
+        let data: Vec<Value> = MODELS
+            .iter()
+            .map(|id| json!({"type": "model", "id": id, "display_name": id, "created_at": "2025-10-01T00:00:00Z"}))
+            .collect();
+        json!({"data": data, "has_more": false, "first_id": MODELS.first(), "last_id": MODELS.last()})
+    } else {
+        let data: Vec<Value> = MODELS
+            .iter()
+            .map(|id| json!({"id": id, "object": "model", "created": 1_759_276_800, "owned_by": "sim"}))
+            .collect();
+        json!({"object": "list", "data": data})
+    };
+    (StatusCode::OK, axum::Json(body)).into_response()
 }
 
 /// Fills `{execution_id}` and `{pod:<regex>}` from the conversation.
@@ -134,9 +174,7 @@ async fn next_turn(
     error: impl Fn(StatusCode, &str, &str) -> Response,
     overloaded: (u16, &str, &str),
 ) -> Scripted {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let given = header("x-api-key").or_else(|| header("authorization").and_then(|a| a.strip_prefix("Bearer ")));
-    if given != Some(sim.key.as_str()) {
+    if !sim.key_matches(headers) {
         return Scripted::Refused(error(StatusCode::UNAUTHORIZED, "authentication_error", "invalid API key"));
     }
     let Ok(request) = serde_json::from_slice::<Value>(body) else {

@@ -1,5 +1,6 @@
 //! Slack Web API client (domain.md §6): bearer token, `{"ok": false}` as typed errors, HTTP 429
-//! honoured through `Retry-After`, transient failures retried with backoff, a timeout on every call.
+//! honoured through `Retry-After` (callers of a limited method take turns), transient failures
+//! retried with backoff, a timeout on every call, and a circuit breaker (`http::Breaker`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -79,17 +80,32 @@ pub struct HistoryPage {
     pub next_cursor: Option<String>,
 }
 
-/// Per Slack method, the earliest moment the next call may go (set by a 429's `Retry-After`):
-/// every caller of that method shares it, so one rate limit is not hit by many callers in turn.
-type Budget = Arc<Mutex<HashMap<String, Instant>>>;
+/// Per Slack method, what its callers share: the earliest moment the next call may go (set by a
+/// 429's `Retry-After`), and a first-come first-served turn. Once a method is limited, its
+/// callers queue for the turn and the holder sends until it gets through, so a budget of one
+/// call a minute serves every caller in order instead of waking them all to fail together.
+#[derive(Default)]
+struct Gate {
+    not_before: Mutex<Option<Instant>>,
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Gate {
+    fn limited(&self) -> bool {
+        self.not_before.lock().ok().and_then(|t| *t).is_some_and(|t| t > Instant::now())
+    }
+}
+
+type Gates = Arc<Mutex<HashMap<String, Arc<Gate>>>>;
 
 #[derive(Clone)]
 pub struct SlackClient {
     http: reqwest::Client,
     base: String,
     token: Secret,
-    not_before: Budget,
+    gates: Gates,
     stats: Arc<http::Stats>,
+    breaker: Arc<http::Breaker>,
 }
 
 impl SlackClient {
@@ -103,8 +119,9 @@ impl SlackClient {
             http: http::client(Duration::from_secs(30)),
             base,
             token,
-            not_before: Budget::default(),
+            gates: Gates::default(),
             stats: Arc::default(),
+            breaker: Arc::default(),
         }
     }
 
@@ -113,24 +130,38 @@ impl SlackClient {
         self.stats.clone()
     }
 
+    fn gate(&self, method: &str) -> Arc<Gate> {
+        match self.gates.lock() {
+            Ok(mut gates) => gates.entry(method.to_string()).or_default().clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
     /// Waits until `method`'s shared budget allows a call (other methods are not held up).
-    async fn pace(&self, method: &str) {
-        let until = self.not_before.lock().ok().and_then(|m| m.get(method).copied());
+    async fn pace(gate: &Gate) {
+        let until = gate.not_before.lock().ok().and_then(|t| *t);
         if let Some(until) = until {
             tokio::time::sleep_until(until.into()).await;
         }
     }
 
-    fn hold(&self, method: &str, wait: Duration) {
-        if let Ok(mut m) = self.not_before.lock() {
+    fn hold(gate: &Gate, wait: Duration) {
+        if let Ok(mut t) = gate.not_before.lock() {
             let until = Instant::now() + wait;
-            let slot = m.entry(method.to_string()).or_insert(until);
-            *slot = (*slot).max(until);
+            *t = Some(t.map_or(until, |t| t.max(until)));
         }
     }
 
     async fn call(&self, method: &str, params: Value, kind: Kind) -> Result<Value, SlackError> {
+        self.breaker
+            .check()
+            .map_err(|why| SlackError::Transport { method: method.into(), reason: format!("not sent: {why}") })?;
+        // Only a Slack that cannot be reached or hangs opens the breaker (inside, where the
+        // network failed): a quick 5xx holds nobody up, and is retried call by call.
         let result = self.call_with_retries(method, params, kind).await;
+        if matches!(&result, Ok(_) | Err(SlackError::Api { .. } | SlackError::BadResponse { .. })) {
+            self.breaker.worked();
+        }
         if let Err(e) = &result
             && e.api_error() != Some(ALREADY_REACTED)
         {
@@ -143,8 +174,14 @@ impl SlackClient {
         let ambiguous = |reason: String| SlackError::Ambiguous { method: method.into(), reason };
         let url = format!("{}{method}", self.base);
         let (mut limited, mut transient) = (0u32, 0u32);
+        let gate = self.gate(method);
+        // Held from the first sign of a limit until this call ends: the caller's turn.
+        let mut turn = None;
         loop {
-            self.pace(method).await;
+            if turn.is_none() && (gate.limited() || gate.turn.try_lock().is_err()) {
+                turn = Some(gate.turn.clone().lock_owned().await);
+            }
+            Self::pace(&gate).await;
             let request = if kind == Kind::Read {
                 let query: Vec<(String, String)> = params
                     .as_object()
@@ -169,7 +206,10 @@ impl SlackClient {
                     }
                     tracing::warn!(method, wait_ms = wait.as_millis() as u64, "Slack rate limit; waiting as told");
                     self.stats.waited();
-                    self.hold(method, wait);
+                    Self::hold(&gate, wait);
+                    if turn.is_none() {
+                        turn = Some(gate.turn.clone().lock_owned().await);
+                    }
                     Duration::ZERO
                 }
                 Ok(resp) if resp.status().is_server_error() && kind == Kind::Once => {
@@ -216,12 +256,14 @@ impl SlackClient {
                 // Sent, maybe received: a message is not sent again blindly.
                 Err(e) if kind == Kind::Once && !e.is_connect() => {
                     let reason = if e.is_timeout() { "timed out".to_string() } else { transport_reason(&e) };
+                    self.breaker.failed(&format!("Slack {method}: {reason}"));
                     return Err(ambiguous(reason));
                 }
                 Err(e) => {
                     transient += 1;
                     if transient > TRANSIENT_RETRIES {
                         let reason = if e.is_timeout() { "timed out".to_string() } else { transport_reason(&e) };
+                        self.breaker.failed(&format!("Slack {method}: {reason}"));
                         return Err(SlackError::Transport { method: method.into(), reason });
                     }
                     http::backoff(transient - 1, Duration::from_millis(250), Duration::from_secs(5))
