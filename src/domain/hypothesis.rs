@@ -15,6 +15,31 @@ pub struct Hypothesis {
     pub check: Option<String>,
     /// One action for the engineer; the tool never executes it.
     pub next_step: String,
+    /// How well the evidence supports the root cause (None in drafts made before it existed).
+    #[serde(default)]
+    pub confidence: Option<Confidence>,
+}
+
+/// How well a hypothesis is supported, weakest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    Inconclusive,
+    /// Consistent evidence, but no single line or event that names the cause.
+    Likely,
+    /// The cited line or event names the cause.
+    Decisive,
+}
+
+impl Confidence {
+    /// The reply's *Confidence* line.
+    pub fn line(self) -> &'static str {
+        match self {
+            Confidence::Decisive => "decisive: the cited line or event names the cause",
+            Confidence::Likely => "likely: the evidence is consistent, but no single line or event names the cause",
+            Confidence::Inconclusive => "inconclusive: nothing gathered explains the alert",
+        }
+    }
 }
 
 impl Hypothesis {

@@ -9,5 +9,5 @@ mod ts;
 
 pub use alert::{Alert, AlertKind, Issue, Severity};
 pub use command::{Command, CommandStatus};
-pub use hypothesis::Hypothesis;
+pub use hypothesis::{Confidence, Hypothesis};
 pub use ts::Ts;

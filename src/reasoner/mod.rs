@@ -3,6 +3,7 @@
 
 pub mod agent;
 mod anthropic;
+mod evidence;
 mod guide;
 mod openai;
 pub mod playbook;

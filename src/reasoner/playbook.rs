@@ -14,10 +14,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::conductor::Execution;
-use crate::domain::{Alert, AlertKind, Hypothesis, Issue, Ts};
+use crate::domain::{Alert, AlertKind, Confidence, Hypothesis, Issue, Ts};
 use crate::protocol::Event;
-use crate::tools::condense::{self, Group};
+use crate::tools::condense;
 use crate::tools::{Scope, Tool, ToolOutput, Toolbox};
+
+use super::evidence::{self, Reading};
 
 /// Which pods the second stage looks at.
 #[derive(Clone, Copy)]
@@ -64,7 +66,9 @@ fn plan(kind: AlertKind) -> Plan {
         AlertKind::WorkersHealthy => p(&[GetPodsData], Focus::Deployments(WORKERS), LOGS_AND_EVENTS, 2),
         AlertKind::PrometheusNotRunning => p(&[GetPodsData], Focus::Deployments(PROMETHEUS), LOGS_AND_EVENTS, 1),
         AlertKind::PodNotRunning | AlertKind::PodRestarted => p(&[GetPodsData], Focus::Named(ANY), LOGS_AND_EVENTS, 1),
-        AlertKind::DnsHealthy | AlertKind::DomainResolution => p(&[GetIngressInfo], Focus::Nothing, &[], 0),
+        AlertKind::DnsHealthy | AlertKind::DomainResolution => {
+            p(&[GetIngressInfo, GetPodsData], Focus::Nothing, &[], 0)
+        }
         AlertKind::AuthStale | AlertKind::DomainCertificateWillExpire => p(&[], Focus::Nothing, &[], 0),
         AlertKind::ResponseTime => p(&[GetClusterMetrics, GetTopOutput], Focus::Nothing, &[], 0),
         // One cheap probe: a probe stuck in SCHEDULED means the in-cluster agent is not polling.
@@ -192,65 +196,6 @@ fn pick_pods(focus: Focus, alert: &Alert, pods: &[Value], max: usize) -> Vec<Str
     }
 }
 
-/// The strongest log entry across the pods' logs for this kind.
-fn dominant(kind: AlertKind, logs: &[(String, condense::LogDigest)]) -> Option<(String, Group)> {
-    let preferred = match kind {
-        AlertKind::ConductorHighHeapUsage => Some(crate::patterns::regex(r"OutOfMemoryError|Java heap space")),
-        _ => None,
-    };
-    let weight = |g: &Group| -> usize {
-        let base = if g.is_error() {
-            3
-        } else if g.is_warning() {
-            1
-        } else {
-            0
-        };
-        let bonus = if preferred.as_ref().is_some_and(|re| re.is_match(&g.example)) { 1000 } else { 0 };
-        g.count * base + bonus * base.max(1)
-    };
-    logs.iter()
-        .flat_map(|(pod, d)| d.groups.iter().map(move |g| (pod, g)))
-        .filter(|(_, g)| weight(g) > 0)
-        .max_by_key(|(_, g)| weight(g))
-        .map(|(pod, g)| (pod.clone(), g.clone()))
-}
-
-/// Warning event reasons that name a cause, not a symptom: they lead the root cause.
-const DECISIVE_EVENTS: &[&str] = &["FailedScheduling", "Evicted", "OOMKilling", "FailedMount", "FailedAttachVolume"];
-
-/// The busiest pod of a `kubectl top pods` table: (name, CPU, memory) of the highest CPU.
-fn busiest(data: &Value) -> Option<(String, String, String)> {
-    let millicores = |cpu: &str| -> Option<f64> {
-        match cpu.strip_suffix('m') {
-            Some(m) => m.parse().ok(),
-            None => cpu.parse::<f64>().ok().map(|cores| cores * 1000.0),
-        }
-    };
-    data.as_str()?
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            let [pod, cpu, memory, ..] = cols[..] else { return None };
-            Some((millicores(cpu)?, (pod.to_string(), cpu.to_string(), memory.to_string())))
-        })
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, row)| row)
-}
-
-/// A pod's state in words when it is not healthy (CrashLoopBackOff, OOMKilled, exit codes).
-fn pod_state(pods: &[Value], name: &str) -> Option<String> {
-    let p = pods.iter().find(|p| p.get("name").and_then(Value::as_str) == Some(name))?;
-    let text = condense::pods(std::slice::from_ref(p));
-    let line = text.lines().next()?;
-    line.starts_with(name).then(|| line.to_string())
-}
-
-fn with_code(line: &str) -> String {
-    format!("`{}`", line.replace('`', "'"))
-}
-
 /// The issues as the execution states them (fuller than the alert's text), else the alert's.
 fn issues<'a>(alert: &'a Alert, execution: Option<&'a Execution>) -> &'a [crate::domain::Issue] {
     execution.filter(|e| !e.issues.is_empty()).map_or(&alert.issues, |e| &e.issues)
@@ -291,175 +236,46 @@ pub async fn triage(alert: &Alert, inv: &Investigation, incident: &ToolOutput) -
     let all = || std::iter::once(incident).chain(&first).chain(&second);
 
     let mut r = Reading::default();
+    let cluster = execution
+        .as_ref()
+        .map_or_else(|| alert.cluster.clone().unwrap_or_default(), |e| e.context.cluster_name.clone());
     if let Some((stuck, after)) = all().find_map(|o| Some((o, o.not_polled?))) {
-        r.stuck_agent(stuck, after);
+        r.stuck_agent(stuck, after, &cluster);
     }
     if let Some(e) = &execution {
-        r.health_check(e);
+        r.health_check(kind, e);
     }
     r.pod_states(&focus, &pods);
-    r.logs(kind, &focus, &second, &second_calls);
-    r.events(&second);
-    r.top(first.iter().chain(&second));
-    r.ingress(kind, &first);
-
-    let failed: Vec<String> = all().filter(|o| !o.ok).map(|o| o.summary.clone()).collect();
-    let Reading { mut findings, mut causes, mut decisive } = r;
-    decisive.dedup();
-    causes.splice(0..0, decisive);
-    findings.extend(failed);
-    // Pods of one deployment often share their events: say each thing once.
-    let mut seen = std::collections::HashSet::new();
-    findings.retain(|f| seen.insert(f.clone()));
-    findings.truncate(5);
-
+    r.logs(kind, &evidence::digests(&second, &second_calls), &pods);
+    r.requests(kind, &evidence::raw_logs(&second, &second_calls));
+    r.events(&second, &pods);
+    r.top(kind, first.iter().chain(&second), &pods);
+    r.network(kind, &first, &pods);
+    for o in all().filter(|o| !o.ok) {
+        r.failed_tool(&o.summary);
+    }
+    let c = r.conclude();
     let (check, next_step) = super::guide::guide(kind);
+    let stated = stated_cause(kind, issues);
+    let ruled_out =
+        if c.ruled_out.is_empty() { String::new() } else { format!("ruled out {}; ", c.ruled_out.join(", ")) };
     Hypothesis {
         issue: super::guide::issue_line(alert, execution.as_deref()),
-        findings,
-        root_cause: conclude(kind, issues, &first, &causes),
-        check: Some(format!("the evidence gathered does not show a cause; check {check}")),
-        next_step: next_step.to_string(),
+        findings: c.findings,
+        confidence: Some(if stated.is_some() { Confidence::Decisive } else { c.confidence }),
+        root_cause: stated.or(c.root_cause),
+        check: Some(format!("{ruled_out}nothing gathered shows a cause; check {check}")),
+        next_step: c.next_step.unwrap_or_else(|| next_step.to_string()),
     }
 }
 
-/// The root cause the kind and the causes found support, if any.
-fn conclude(kind: AlertKind, issues: &[Issue], first: &[ToolOutput], causes: &[String]) -> Option<String> {
+/// The cause the alert states itself (a stale key, a certificate's expiry): nothing to read.
+fn stated_cause(kind: AlertKind, issues: &[Issue]) -> Option<String> {
     match kind {
         AlertKind::AuthStale => Some("The cluster is using a stale API key.".to_string()),
         AlertKind::DomainCertificateWillExpire => {
             issues.first().map(|i| format!("The certificate is close to expiry: {}", i.description))
         }
-        AlertKind::DnsHealthy | AlertKind::DomainResolution if causes.is_empty() && first.iter().any(|o| o.ok) => Some(
-            "The ingress has an address, so the cause is outside the cluster (DNS, certificate or network path)."
-                .to_string(),
-        ),
-        _ => (!causes.is_empty()).then(|| causes.iter().take(2).cloned().collect::<Vec<_>>().join(" ")),
-    }
-}
-
-/// What the evidence says, read one kind of evidence at a time: findings to cite, causes they
-/// support, and the causes Kubernetes states outright (which go first).
-#[derive(Default)]
-struct Reading {
-    findings: Vec<String>,
-    causes: Vec<String>,
-    decisive: Vec<String>,
-}
-
-impl Reading {
-    /// The command nobody picked up says more than anything it would have returned.
-    fn stuck_agent(&mut self, stuck: &ToolOutput, after: std::time::Duration) {
-        let command = stuck.tool.map_or("", |t| t.name());
-        self.causes.push(format!(
-            "The in-cluster agent is not polling: the {command} command's task was still SCHEDULED after {} s. The cluster may be healthy, but nothing can be read from it until the agent runs.",
-            after.as_secs()
-        ));
-    }
-
-    /// The figures the health check itself measured.
-    fn health_check(&mut self, e: &Execution) {
-        let Some(data) = &e.cluster_data else { return };
-        let bits: Vec<String> = [
-            data.pointer("/redis/usage").map(|v| format!("Redis {v}%")),
-            data.pointer("/redis/decider_queue_size").map(|v| format!("decider queue {v} running workflows")),
-            data.get("heap_memory").map(|v| format!("heap {v}%")),
-            data.get("cpu").map(|v| format!("CPU {v}%")),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if !bits.is_empty() {
-            self.findings.push(format!("Health check on {}: {}", e.context.cluster_name, bits.join(", ")));
-        }
-    }
-
-    /// Pod states of the pods in focus (or the cluster's pod summary when none is in focus).
-    fn pod_states(&mut self, focus: &[String], pods: &[Value]) {
-        for pod in focus {
-            if let Some(state) = pod_state(pods, pod) {
-                self.findings.push(format!("Pod {state}"));
-                if state.contains(" waiting: ") || state.contains(" terminated: ") || state.contains("phase ") {
-                    self.causes.push(format!("Pod {state}."));
-                }
-            }
-        }
-        if focus.is_empty() && !pods.is_empty() {
-            let summary = condense::pods(pods);
-            self.findings.push(summary.lines().last().unwrap_or("").to_string());
-        }
-    }
-
-    /// Logs: the dominant entry, cited exactly.
-    fn logs(&mut self, kind: AlertKind, focus: &[String], second: &[ToolOutput], calls: &[(Tool, Value)]) {
-        let logs: Vec<(String, condense::LogDigest)> = second
-            .iter()
-            .zip(calls)
-            .filter(|(o, (t, _))| *t == Tool::PullPodLogs && o.ok)
-            .filter_map(|(o, (_, args))| Some((args["podName"].as_str()?.to_string(), condense::log(o.data.as_str()?))))
-            .collect();
-        if let Some((pod, g)) = dominant(kind, &logs) {
-            let quoted: Vec<String> = g.key_lines().iter().map(|l| with_code(l)).collect();
-            let frame = g.app_frame().map(|f| format!(", thrown in {f}")).unwrap_or_default();
-            let times = if g.count > 1 { format!(" ×{}", g.count) } else { String::new() };
-            self.findings.push(format!("{pod} log{times}: {}{frame}", quoted.join(" — ")));
-            let level = if g.is_error() { "error" } else { "warning" };
-            self.causes.push(format!("The dominant {level} in {pod}'s log{times}: {}{frame}.", quoted.join(" — ")));
-        } else if !logs.is_empty() {
-            self.findings.push(format!("No ERROR or WARN entries in the logs of {}.", focus.join(", ")));
-        }
-    }
-
-    /// Events: warnings of the pods in focus; some say the cause outright.
-    fn events(&mut self, second: &[ToolOutput]) {
-        for o in second.iter().filter(|o| o.tool == Some(Tool::GetPodEvents) && o.ok) {
-            let mut warnings = Vec::new();
-            let events = o.data.as_array().into_iter().flatten();
-            for e in events.filter(|e| e.get("type").and_then(Value::as_str) == Some("Warning")).take(2) {
-                let reason = e.get("reason").and_then(Value::as_str).unwrap_or("");
-                let count = e.get("count").and_then(Value::as_u64).unwrap_or(1);
-                let message: String =
-                    e.get("message").and_then(Value::as_str).unwrap_or("").chars().take(160).collect();
-                if DECISIVE_EVENTS.contains(&reason) {
-                    self.decisive
-                        .push(format!("Kubernetes reports {reason} ×{count}: {}.", message.trim_end_matches('.')));
-                }
-                warnings.push(format!("{reason} ×{count}: {message}"));
-            }
-            if !warnings.is_empty() {
-                self.findings.push(format!("Events: {}", warnings.join("; ")));
-            }
-        }
-    }
-
-    /// top: the busiest pod by CPU.
-    fn top<'a>(&mut self, outputs: impl Iterator<Item = &'a ToolOutput>) {
-        let mut tops = outputs.filter(|o| o.tool == Some(Tool::GetTopOutput) && o.ok);
-        if let Some((pod, cpu, memory)) = tops.find_map(|o| busiest(&o.data)) {
-            self.findings.push(format!("Busiest pod (top): {pod} at {cpu} CPU, {memory} memory."));
-        }
-    }
-
-    /// Ingress: an empty address means the load balancer was never provisioned.
-    fn ingress(&mut self, kind: AlertKind, first: &[ToolOutput]) {
-        let Some(ingress) = first.iter().find(|o| o.tool == Some(Tool::GetIngressInfo) && o.ok) else { return };
-        for ing in ingress.data.as_array().into_iter().flatten() {
-            let name = ing.get("name").and_then(Value::as_str).unwrap_or("ingress");
-            let hosts = ing.get("hosts").map(|h| h.to_string()).unwrap_or_default();
-            match ing.get("address").and_then(Value::as_str).filter(|a| !a.is_empty()) {
-                None => {
-                    self.findings.push(format!("Ingress {name} {hosts} has no address."));
-                    if matches!(
-                        kind,
-                        AlertKind::DnsHealthy | AlertKind::DomainResolution | AlertKind::DomainReachability
-                    ) {
-                        self.causes.push(format!(
-                            "Ingress {name} has no load-balancer address: the load balancer was not provisioned."
-                        ));
-                    }
-                }
-                Some(addr) => self.findings.push(format!("Ingress {name} {hosts} → {addr}.")),
-            }
-        }
+        _ => None,
     }
 }

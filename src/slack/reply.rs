@@ -31,6 +31,9 @@ pub fn render(h: &Hypothesis) -> String {
         out.push_str(&format!("• {}\n", escape(finding)));
     }
     out.push_str(&format!("*Likely root cause*: {}\n", escape(&h.root_cause_line())));
+    if let Some(confidence) = h.confidence {
+        out.push_str(&format!("*Confidence*: {}\n", confidence.line()));
+    }
     out.push_str(&format!("*Suggested next step*: {}", escape(&h.next_step)));
     clean(out)
 }
@@ -200,6 +203,7 @@ mod tests {
             root_cause: None,
             check: Some("server logs".into()),
             next_step: "Read the server logs".into(),
+            confidence: None,
         }
     }
 
@@ -236,6 +240,14 @@ mod tests {
             "*Issue*: [MAJOR] acme-prod: The Redis instance is at 57%\n*Findings*:\n• decider queue 2410\n\
              • log line: &lt;!channel&gt; ping &amp; &lt;@U123&gt;\n\
              *Likely root cause*: Inconclusive — needs human: server logs\n*Suggested next step*: Read the server logs"
+        );
+        let rated = Hypothesis { confidence: Some(crate::domain::Confidence::Inconclusive), ..hypothesis() };
+        assert!(
+            render(&rated).contains(
+                "server logs\n*Confidence*: inconclusive: nothing gathered explains the alert\n*Suggested next step*:"
+            ),
+            "{}",
+            render(&rated)
         );
     }
 

@@ -11,12 +11,14 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::Value;
 
-use super::Tool;
+use super::{Tool, record};
 
 /// Longest condensed text (the rest is said to be left out).
 const MAX_CONDENSED: usize = 12_000;
-/// Lines of one example entry (a stack trace) kept.
-const EXAMPLE_LINES: usize = 12;
+/// Lines of one example entry (a whole record: a stack trace with its causes) kept.
+const RECORD_LINES: usize = 120;
+/// Lines of an example shown in the condensed text (then its causes and details only).
+const SHOWN_LINES: usize = 12;
 
 static TIMESTAMP: LazyLock<Regex> = LazyLock::new(|| {
     crate::patterns::regex(r"^\s*(?:ts=)?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
@@ -56,6 +58,8 @@ fn is_continuation(line: &str) -> bool {
 /// One message signature of a log: its level, how often, when, and its first full entry.
 #[derive(Clone, Debug, Default)]
 pub struct Group {
+    /// The masked message the entries share (the same in every pod's log).
+    pub signature: String,
     pub level: String,
     pub count: usize,
     pub first: Option<String>,
@@ -73,36 +77,30 @@ impl Group {
         level_rank(&self.level) == 1
     }
 
-    /// The entry's informative lines, exactly as logged: those naming an exception or a failure
-    /// (a stack trace's frames and banners left out), else its first line.
-    pub fn key_lines(&self) -> Vec<String> {
-        static TELLING: LazyLock<Regex> = LazyLock::new(|| {
-            crate::patterns::regex(
-                r"(?i)exception|error|failed|failure|caused by|fatal|refused|timed? ?out|cannot|unable|not found|invalid|exceeds",
-            )
+    /// The record read for its cause (message, exception chain, details, values).
+    pub fn cause(&self) -> record::Cause {
+        record::read(&self.example)
+    }
+
+    /// Whether the entry is well-known noise (never a cause).
+    pub fn is_benign(&self) -> bool {
+        record::is_benign(&self.example)
+    }
+
+    /// The example as shown: its first lines, then only the lines that carry its causes and
+    /// details (`Caused by:`, `Value:`, …), frames left out.
+    fn shown(&self) -> String {
+        let mut lines: Vec<&str> = self.example.lines().take(SHOWN_LINES).collect();
+        let beyond = self.example.lines().skip(SHOWN_LINES).filter(|l| {
+            let t = l.trim_start();
+            t.starts_with("Caused by") || ["Property:", "Value:", "Reason:"].iter().any(|p| t.starts_with(p))
         });
-        let mut lines = self.example.lines().map(str::trim_end).filter(|l| !l.trim().is_empty());
-        let head = lines.next().unwrap_or("").to_string();
-        let telling: Vec<String> = self
-            .example
-            .lines()
-            .skip(1)
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with("at ") && !l.starts_with('*') && TELLING.is_match(l))
-            .take(2)
-            .map(str::to_string)
-            .collect();
-        // Judge the message, not the logger's name (`…FailureAnalysisReporter :` says nothing).
-        static MESSAGE: LazyLock<Regex> = LazyLock::new(|| crate::patterns::regex(r"\s:\s?(.*)$"));
-        let message = MESSAGE.captures(&head).map_or(head.clone(), |c| c[1].to_string());
-        let head_tells = !message.trim().is_empty() && TELLING.is_match(&message);
-        let mut out = Vec::new();
-        if head_tells || telling.is_empty() {
-            out.push(head);
+        let extra: Vec<&str> = beyond.collect();
+        if !extra.is_empty() {
+            lines.push("\t…");
+            lines.extend(extra);
         }
-        out.extend(telling);
-        out.truncate(2);
-        out.iter().map(|l| l.chars().take(300).collect()).collect()
+        lines.join("\n")
     }
 
     /// The first frame of the stack trace outside the JDK and common libraries.
@@ -156,7 +154,7 @@ pub fn log(text: &str) -> LogDigest {
             && let Some(key) = &current
             && let Some(g) = groups.get_mut(key)
         {
-            if g.count == 1 && g.example.lines().count() < EXAMPLE_LINES {
+            if g.count == 1 && g.example.lines().count() < RECORD_LINES {
                 g.example.push('\n');
                 g.example.push_str(line);
             }
@@ -166,6 +164,7 @@ pub fn log(text: &str) -> LogDigest {
         let time = TIMESTAMP.captures(line).map(|c| c[1].to_string());
         let order = groups.len();
         let g = groups.entry(key.clone()).or_insert_with(|| Group {
+            signature: key.clone(),
             level: LEVEL
                 .captures(line)
                 .and_then(|c| c.get(1).or(c.get(2)))
@@ -208,7 +207,7 @@ pub fn log(text: &str) -> LogDigest {
             (Some(f), _) => format!(" {f}"),
             _ => String::new(),
         };
-        let _ = writeln!(out, "×{}{when}:\n{}", g.count, g.example);
+        let _ = writeln!(out, "×{}{when}:\n{}", g.count, g.shown());
     }
     if left_out > 0 {
         let _ = writeln!(out, "({left_out} less frequent non-error messages left out)");
@@ -347,18 +346,20 @@ java.lang.OutOfMemoryError: Java heap space
     }
 
     #[test]
-    fn key_lines_are_the_telling_ones_of_an_entry() {
-        let spring = "2025-11-25T09:58:15.000Z ERROR 1 --- [main] o.s.b.d.LoggingFailureAnalysisReporter   : \n\n***************************\nAPPLICATION FAILED TO START\n***************************\n\nDescription:\n\nFailed to bind properties under 'conductor.app.workflow-offset-timeout' to java.time.Duration:\n";
-        let g = &log(spring).groups[0];
-        assert_eq!(
-            g.key_lines(),
-            vec![
-                "APPLICATION FAILED TO START",
-                "Failed to bind properties under 'conductor.app.workflow-offset-timeout' to java.time.Duration:"
-            ]
+    fn a_record_keeps_its_causes_past_the_lines_shown() {
+        let mut text = String::from(
+            "2025-11-24T10:00:09.000Z ERROR 1 --- [main] x.Y : boom\njava.lang.IllegalStateException: outer\n",
         );
+        for i in 0..30 {
+            text.push_str(&format!("\tat a.b.C.m{i}(C.java:{i})\n"));
+        }
+        text.push_str("Caused by: java.net.UnknownHostException: orkes-redis.cache.internal\n");
+        let d = log(&text);
+        let g = &d.groups[0];
+        assert_eq!(g.cause().deepest(), Some("java.net.UnknownHostException: orkes-redis.cache.internal"));
+        assert!(d.text.contains("Caused by: java.net.UnknownHostException"), "{}", d.text);
+        assert!(!d.text.contains("m29("), "frames past the shown lines are left out: {}", d.text);
         let oom = &log(LOG).groups[0];
-        assert_eq!(oom.key_lines()[1], "java.lang.OutOfMemoryError: Java heap space");
         assert_eq!(oom.app_frame(), None, "only JDK frames in this trace");
     }
 

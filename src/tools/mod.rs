@@ -4,6 +4,7 @@
 //! whatever a model or a person writes. SQL goes through the read-only guard first.
 
 pub mod condense;
+pub mod record;
 mod run;
 pub mod sql_guard;
 
