@@ -101,7 +101,7 @@ fn main() {
                     for (ts, a) in parsed {
                         let signature = a.signature();
                         c.alerts.entry(ts).or_insert(AlertRecord {
-                            status: AlertStatus::Pending, alert: a, signature, claimed_at: None, reply_ts: None, text: None, updated_at: 0, owner: None, attempt: 0,
+                            status: AlertStatus::Pending, alert: a, signature, claimed_at: None, reply_ts: None, text: None, updated_at: 0, owner: None, attempt: 0, resolved_at: None,
                         });
                     }
                 })

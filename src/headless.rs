@@ -79,5 +79,8 @@ pub fn human_line(event: &Event) -> Option<String> {
             None => format!("poll      {new_alerts} new alert(s)"),
         },
         Event::ServiceError { service, error } => format!("ERROR     {service:?}: {error}"),
+        Event::AlertResolved { alert_ts, resolved_ts } => {
+            format!("resolved  {alert_ts}  a recovery notice for its cluster came at {resolved_ts}")
+        }
     })
 }

@@ -124,6 +124,9 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cause: Option<Service>,
     },
+    /// A recovery notice for the alert's cluster arrived (console and human output only).
+    #[serde(rename = "alert.resolved")]
+    AlertResolved { alert_ts: Ts, resolved_ts: Ts },
     /// A poll of the channel ended (console only: the countdown and the health light).
     #[serde(rename = "poll.finished")]
     PollFinished { new_alerts: usize, next_poll_in_ms: Option<u64> },
@@ -153,7 +156,8 @@ impl Event {
             | Event::PostQueued { alert_ts, .. }
             | Event::PostSkipped { alert_ts, .. }
             | Event::TriageFailed { alert_ts, .. }
-            | Event::Decision { alert_ts, .. } => Some(*alert_ts),
+            | Event::Decision { alert_ts, .. }
+            | Event::AlertResolved { alert_ts, .. } => Some(*alert_ts),
             Event::PollFinished { .. } | Event::ServiceError { .. } => None,
         }
     }
@@ -192,6 +196,7 @@ impl Event {
             | Event::ExecutionRead { .. }
             | Event::ModelTurn { .. }
             | Event::Decision { .. }
+            | Event::AlertResolved { .. }
             | Event::PollFinished { .. }
             | Event::ServiceError { .. } => false,
         }

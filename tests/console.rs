@@ -437,3 +437,14 @@ fn every_key_of_the_help_is_handled() {
     assert_eq!(key(&mut app, KeyCode::Char('x')), None);
     assert_eq!(seen(&app), before);
 }
+
+#[test]
+fn a_recovery_notice_shows_on_the_row_and_over_the_draft_before_approval() {
+    let mut app = awaiting();
+    // The notice came at 07:20:00 UTC.
+    let notice = Ts::parse("1764400800.000000").unwrap();
+    assert!(app.apply(Event::AlertResolved { alert_ts: ts(3), resolved_ts: notice }));
+    let screen = draw(&mut app, 140, 40);
+    assert!(screen.contains("resolved since 07:20 UTC"), "{screen}");
+    assert!(screen.contains("resolved 07:20 UTC"), "{screen}");
+}

@@ -13,14 +13,15 @@ use oncall_triage::sim::Simulator;
 use serde_json::Value;
 
 /// The alerts of the channel by the rules of domain.md §1, judged here by hand: top-level,
-/// no subtype other than bot_message, an /execution/<uuid> link.
+/// no subtype other than bot_message, an /execution/<uuid> link anywhere in it (text, blocks,
+/// attachments).
 fn alert_ts_in(sim: &Simulator) -> HashSet<String> {
     let re = regex::Regex::new(r"/execution/[0-9a-fA-F-]{36}").unwrap();
     sim.slack()
         .messages()
         .iter()
         .filter(|m| m.get("subtype").is_none_or(|s| s == "bot_message"))
-        .filter(|m| re.is_match(m["text"].as_str().unwrap_or("")))
+        .filter(|m| re.is_match(&m.to_string()))
         .map(|m| m["ts"].as_str().unwrap().to_string())
         .collect()
 }
@@ -397,5 +398,37 @@ async fn a_closed_stdout_or_stderr_ends_the_run_without_a_panic() {
         assert_ne!(status.code(), Some(101), "{reader}: panicked: {rest}");
         assert!(status.success(), "{reader}: {status:?} {rest}");
         assert!(!rest.contains("panicked"), "{rest}");
+    }
+}
+
+/// On every shipped scenario the root cause names a concrete thing the evidence has (a pod, a
+/// quoted value or line, a tag, a host:port, an API path, a workflow, a figure with its unit), or
+/// says "Inconclusive" with what was ruled out; and it never restates the alert alone.
+#[tokio::test]
+async fn every_root_cause_names_a_concrete_thing_or_what_was_ruled_out() {
+    let sim = common::simulator().await;
+    let out = common::run(common::against(&sim), &["--no-tui", "--once", "--json", "--post", "never"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events = common::json_lines(&out);
+    let ready = common::of_type(&events, "hypothesis.ready");
+    assert_eq!(ready.len(), common::shipped_alerts());
+    let concrete = regex::Regex::new(
+        r#"[a-z0-9-]+-[a-z0-9]{8,10}-[a-z0-9]{5}|`[^`]+`|"[^"]+"|\b[\w.-]+:\d{2,5}\b|/api/[\w/]+|\bworkflow [a-z_]+|\b\d+(?:m|Mi|Gi|MB|ms|%) |[a-z_]+ command.s task was still SCHEDULED|stale API key|certificate .*\d+ days|load-balancer address"#,
+    )
+    .unwrap();
+    for r in ready {
+        let cause = r["root_cause"].as_str().unwrap();
+        let text = r["text"].as_str().unwrap();
+        if cause.starts_with("Inconclusive") {
+            assert!(cause.contains("ruled out"), "an inconclusive answer says what was ruled out: {cause}");
+        } else {
+            assert!(concrete.is_match(cause), "the cause names nothing concrete: {cause}");
+        }
+        assert!(text.contains("\n*Confidence*: "), "{text}");
+        let next = text.rsplit("*Suggested next step*: ").next().unwrap();
+        assert!(!next.contains('\n'), "exactly one next step: {next}");
+        for asked_again in ["Check the named pod's events and logs", "Find the dominant", "Check the pod's events"] {
+            assert!(!next.contains(asked_again), "the next step asks for what the triage did: {next}");
+        }
     }
 }

@@ -27,7 +27,7 @@ fn reactions(sim: &Simulator) -> Vec<Vec<String>> {
     sim.slack()
         .messages()
         .iter()
-        .filter(|m| m["text"].as_str().is_some_and(|t| t.contains("/execution/")))
+        .filter(|m| m.to_string().contains("/execution/"))
         .map(|m| {
             m["reactions"]
                 .as_array()

@@ -179,6 +179,7 @@ async fn a_claim_from_before_a_restart_is_resumed_and_posted_once() {
                     updated_at: 1,
                     owner: None,
                     attempt: 0,
+                    resolved_at: None,
                 },
             )
         })
@@ -365,4 +366,35 @@ async fn the_newest_alert_is_answered_first_when_history_allows_a_page_a_minute(
     assert!(at(newest) < at(oldest), "the newest alert was answered before the oldest");
     let pages = sim.slack().requests().iter().filter(|r| r.api == "conversations.history" && r.status == 200).count();
     assert!(pages >= 4, "{pages} pages");
+}
+
+#[tokio::test]
+async fn a_recovery_notice_is_never_triaged_and_marks_its_cluster_resolved() {
+    use oncall_triage::store::StateStore;
+    let sim = common::simulator().await;
+    let acme =
+        sim.slack().messages().into_iter().find(|m| m["text"].as_str().unwrap().contains(ACME_EXECUTION)).unwrap();
+    let acme_ts = Ts::parse(acme["ts"].as_str().unwrap()).unwrap();
+    let cluster = oncall_triage::slack::alert::from_message(&acme).unwrap().cluster.unwrap();
+    // The notice links an execution too: only its wording says it is a recovery.
+    let notice = sim.slack().add_message(json!({
+        "text": format!(":white_check_mark: *`[RESOLVED]`* The health-checking for the _Acme's_ prod *`{cluster}`* cluster has recovered\n<https://ah5r-prod.orkesconductor.com/execution/{ACME_EXECUTION}|View execution>"),
+        "bot_id": "B06QH3ALRT7", "subtype": "bot_message",
+    }));
+    let h = home();
+    let out = run(against_in(&sim, h.path()), &["--no-tui", "--once", "--json"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events = json_lines(&out);
+    let received: Vec<&str> =
+        of_type(&events, "alert.received").iter().map(|e| e["alert_ts"].as_str().unwrap()).collect();
+    assert!(!received.contains(&notice.to_string().as_str()), "the notice is not an alert");
+    assert_eq!(received.len(), common::shipped_alerts());
+    assert!(sim.slack().posts().iter().all(|p| p.thread_ts != Some(notice)), "nothing posted under the notice");
+    let state = StateStore::open(&h.path().join("state.json")).unwrap().read().unwrap();
+    let alerts = &state.channels[sim.channel()].alerts;
+    assert_eq!(alerts[&acme_ts].resolved_at, Some(notice), "the cluster's incident is marked resolved");
+    assert!(
+        alerts.iter().filter(|(ts, _)| **ts != acme_ts).all(|(_, r)| r.resolved_at.is_none()),
+        "other clusters are not"
+    );
 }

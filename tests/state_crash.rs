@@ -35,6 +35,7 @@ fn write_forever(path: &str) -> ! {
                         updated_at: 0,
                         owner: None,
                         attempt: 0,
+                        resolved_at: None,
                     },
                 );
                 c.high_water = Some(Ts::from_micros(n));

@@ -126,6 +126,8 @@ pub struct AlertView {
     pub draft: Option<String>,
     pub root_cause: Option<String>,
     pub error: Option<String>,
+    /// The ts of the recovery notice for this alert's cluster, once one came.
+    pub resolved_at: Option<Ts>,
 }
 
 impl AlertView {
@@ -149,6 +151,7 @@ impl AlertView {
             draft: None,
             root_cause: None,
             error: None,
+            resolved_at: None,
         }
     }
 
@@ -386,6 +389,10 @@ impl App {
             }),
             Event::TriageFailed { alert_ts, error, cause } => self.failed(alert_ts, error, cause),
             Event::PollFinished { next_poll_in_ms, .. } => self.polled(next_poll_in_ms),
+            Event::AlertResolved { alert_ts, resolved_ts } => self.with(alert_ts, |a| {
+                a.resolved_at = Some(resolved_ts);
+                a.note(format!("the cluster recovered: resolved since {}", crate::console::view::clock(resolved_ts)));
+            }),
             Event::AlertDetail { .. }
             | Event::ExecutionRead { .. }
             | Event::ModelTurn { .. }

@@ -13,7 +13,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use super::app::{AlertView, App, Focus, Health, Item, Mode, RowState};
 use super::keymap::BINDINGS;
 use super::wrap::wrap;
-use crate::domain::{CommandStatus, Severity};
+use crate::domain::{CommandStatus, Severity, Ts};
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
@@ -148,11 +148,12 @@ fn alerts(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
         } else {
             String::new()
         };
-        let tail = vec![
-            Span::raw("    "),
-            Span::styled(format!("{spinner}{}", a.state.label()), theme.state(a.state)),
-            Span::styled(format!("  {}", a.kinds), theme.dim()),
-        ];
+        let mut tail =
+            vec![Span::raw("    "), Span::styled(format!("{spinner}{}", a.state.label()), theme.state(a.state))];
+        if let Some(at) = a.resolved_at {
+            tail.push(Span::styled(format!("  resolved {}", clock(at)), theme.fg(Color::Green)));
+        }
+        tail.push(Span::styled(format!("  {}", a.kinds), theme.dim()));
         let style = if selected {
             Style::default().add_modifier(if focused { Modifier::REVERSED } else { Modifier::BOLD })
         } else {
@@ -162,6 +163,12 @@ fn alerts(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
         lines.push(Line::from(tail));
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// A Slack ts as a wall-clock time, `HH:MM UTC`.
+pub fn clock(ts: Ts) -> String {
+    let secs = ts.as_micros().div_euclid(1_000_000).rem_euclid(86_400);
+    format!("{:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
 }
 
 fn short(s: Severity) -> &'static str {
@@ -348,6 +355,11 @@ fn draft(frame: &mut Frame, app: &App, a: &AlertView, area: Rect, theme: Theme) 
         }
         RowState::Rejected => (" Rejected draft (not posted) ", " t re-triage ", theme.dim()),
         _ => (" Reply ", "", theme.dim()),
+    };
+    let resolved = a.resolved_at.map(|at| format!(" resolved since {} —", clock(at)));
+    let title = match resolved {
+        Some(r) if a.state == RowState::AwaitingApproval => format!("{r}{title}"),
+        _ => title.to_string(),
     };
     let block = Block::bordered().title(title).title_bottom(hint).border_style(border);
     let text = a.draft.as_deref().unwrap_or("");

@@ -12,7 +12,7 @@ use super::handle::CoreError;
 use super::{job, lifecycle};
 use crate::domain::{Alert, Ts};
 use crate::protocol::{Event, SkipReason};
-use crate::slack::ChannelMessage;
+use crate::slack::{ChannelMessage, NotAnAlert};
 use crate::store::{AlertRecord, AlertStatus, ChannelState, Incident, StateError, state::now_secs};
 
 /// However long the product was down, it reads at most this far back (older alerts are stale).
@@ -62,14 +62,22 @@ impl Engine {
         let sh = self.shared.clone();
         let config = &sh.config;
         let mut seen: Vec<(Ts, Alert)> = Vec::new();
+        let mut recoveries: Vec<(Ts, String)> = Vec::new();
         for message in messages {
             match &message.alert {
                 Ok(a) => seen.push((message.ts, a.clone())),
+                Err(NotAnAlert::Resolved { cluster }) => recoveries.push((message.ts, cluster.clone())),
                 Err(why) => tracing::debug!(ts = %message.ts, %why, "not an alert"),
             }
         }
         let (lookback, cooldown) = (config.lookback, config.refire_cooldown);
         let recorded = sh.state(move |c| record_new(c, seen, now, lookback, cooldown)).await?;
+        if !recoveries.is_empty() {
+            for (alert_ts, resolved_ts) in sh.state(move |c| mark_resolved(c, &recoveries)).await? {
+                tracing::info!(alert_ts = %alert_ts, resolved = %resolved_ts, "the cluster recovered");
+                sh.emit(Event::AlertResolved { alert_ts, resolved_ts });
+            }
+        }
         if !recorded.is_empty() {
             tracing::info!(new = recorded.len(), messages = messages.len(), "poll found new alerts");
         }
@@ -114,18 +122,21 @@ impl Engine {
     /// their text, so a console can decide on them. Returns how many.
     pub(super) async fn announce_queued(&mut self) -> Result<usize, StateError> {
         let announced: HashSet<Ts> = self.announced.clone();
-        let queued: Vec<(Ts, Alert, String)> = self
+        let queued: Vec<(Ts, Alert, String, Option<Ts>)> = self
             .shared
             .read(move |c| {
                 c.alerts
                     .iter()
                     .filter(|(ts, r)| r.status == AlertStatus::Queued && !announced.contains(ts))
-                    .filter_map(|(ts, r)| Some((*ts, r.alert.clone(), r.text.clone()?)))
+                    .filter_map(|(ts, r)| Some((*ts, r.alert.clone(), r.text.clone()?, r.resolved_at)))
                     .collect()
             })
             .await?;
-        for (ts, alert, text) in &queued {
+        for (ts, alert, text, resolved) in &queued {
             self.announce(*ts, alert);
+            if let Some(resolved_ts) = resolved {
+                self.shared.emit(Event::AlertResolved { alert_ts: *ts, resolved_ts: *resolved_ts });
+            }
             self.shared.emit(Event::HypothesisReady {
                 alert_ts: *ts,
                 execution_id: alert.execution_id.clone(),
@@ -150,6 +161,21 @@ impl Engine {
             self.shared.emit(Event::AlertDetail { alert_ts: ts, alert: alert.clone() });
         }
     }
+}
+
+/// Marks the alerts of each recovered cluster that came before its recovery notice (and are not
+/// marked yet) resolved; returns (alert, notice) for each.
+fn mark_resolved(c: &mut ChannelState, recoveries: &[(Ts, String)]) -> Vec<(Ts, Ts)> {
+    let mut marked = Vec::new();
+    for (notice, cluster) in recoveries {
+        for (ts, r) in c.alerts.iter_mut() {
+            if ts < notice && r.resolved_at.is_none() && r.alert.cluster.as_deref() == Some(cluster.as_str()) {
+                r.resolved_at = Some(*notice);
+                marked.push((*ts, *notice));
+            }
+        }
+    }
+    marked
 }
 
 /// Records the alerts not seen before (stale ones as skipped) and opens an incident for each
@@ -194,6 +220,7 @@ fn record_new(
             updated_at: now_secs(),
             owner: None,
             attempt: 0,
+            resolved_at: None,
         };
         c.alerts.insert(ts, record);
         fresh.push((ts, alert, stale));

@@ -269,6 +269,12 @@ impl Reading {
         }
         let quoted = shorten(message, 220);
         match reason {
+            "FailedScheduling" if message.contains("PersistentVolumeClaim") => self.cause(
+                Confidence::Decisive,
+                8,
+                format!("Pods {} cannot be scheduled: {quoted} (FailedScheduling ×{count}).", who("Pending")),
+                "Look at the pending pod's PersistentVolumeClaims (their storage class and the provisioner's events), and route to infra.".to_string(),
+            ),
             "FailedScheduling" => self.cause(
                 Confidence::Decisive,
                 8,
@@ -411,8 +417,16 @@ impl Reading {
 
     /// top: the hottest pod, against its CPU limit when known and against the next pod.
     pub fn top<'a>(&mut self, kind: AlertKind, outputs: impl Iterator<Item = &'a ToolOutput>, pods: &[Value]) {
-        let rows: Vec<(String, f64, String, String)> =
-            outputs.filter(|o| o.tool == Some(Tool::GetTopOutput) && o.ok).flat_map(|o| top_rows(&o.data)).collect();
+        let outputs: Vec<&ToolOutput> = outputs.collect();
+        let p99 = outputs
+            .iter()
+            .filter(|o| o.tool == Some(Tool::GetClusterMetrics) && o.ok)
+            .find_map(|o| o.data.pointer("/apiLatencyMs/p99").and_then(Value::as_u64));
+        let rows: Vec<(String, f64, String, String)> = outputs
+            .iter()
+            .filter(|o| o.tool == Some(Tool::GetTopOutput) && o.ok)
+            .flat_map(|o| top_rows(&o.data))
+            .collect();
         let mut rows = rows;
         rows.sort_by(|a, b| b.1.total_cmp(&a.1));
         rows.dedup_by(|a, b| a.0 == b.0);
@@ -431,7 +445,11 @@ impl Reading {
         let next_milli = rows.get(1).map_or(0.0, |r| r.1);
         let hot = milli >= 1500.0 && (next_milli == 0.0 || milli >= 2.0 * next_milli);
         if hot && matches!(kind, AlertKind::ResponseTime | AlertKind::ConductorHighCpuUsage) {
-            let effect = if kind == AlertKind::ResponseTime { ", which slows the API's answers" } else { "" };
+            let effect = match (kind, p99) {
+                (AlertKind::ResponseTime, Some(p99)) => format!(", which slows the API's answers (p99 {p99} ms)"),
+                (AlertKind::ResponseTime, None) => ", which slows the API's answers".to_string(),
+                _ => String::new(),
+            };
             self.cause(
                 Confidence::Likely,
                 3,

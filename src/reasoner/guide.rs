@@ -9,63 +9,66 @@ pub(super) fn guide(kind: AlertKind) -> (&'static str, &'static str) {
     match kind {
         AlertKind::RedisCriticalUsage | AlertKind::RedisHighUsage => (
             "the decider queue size and the dominant error in the conductor server and worker logs",
-            "Read the conductor server and worker logs for the dominant exception and check for unusually large workflow payloads.",
+            "Look at Redis itself for this cluster (INFO memory and its largest keys): the server and worker logs read show no cause.",
         ),
         AlertKind::ConductorHighHeapUsage => (
             "top and memory metrics of the named pod and its logs for OutOfMemoryError or long GC pauses",
-            "Check the named pod's memory and its logs for OutOfMemoryError or GC pressure.",
+            "Take a heap histogram of the named pod (jcmd GC.class_histogram) to see what fills it: its logs and top show no cause.",
         ),
         AlertKind::ConductorHighCpuUsage => (
             "top and metrics of the hot pod and what its logs show it doing",
-            "Check what the hot pod is doing (top, recent log bursts) before changing its resources.",
+            "Take a thread dump of the hot pod (jstack) to see what it runs: its logs and top show no cause.",
         ),
         AlertKind::ConductorErrorLogsCountExceededThreshold => (
             "the dominant exception in the conductor server logs",
-            "Find the dominant exception in the conductor server logs.",
+            "Look at the log metric behind the alert (which pods and messages it counts): the server logs read show no dominant error.",
         ),
         AlertKind::ConductorWarnLogsCountExceededThreshold => (
             "the dominant warning in the conductor server logs",
-            "Find the dominant warning in the conductor server logs.",
+            "Look at the log metric behind the alert (which pods and messages it counts): the warnings read are well-known noise or isolated.",
         ),
         AlertKind::ConductorHealthy => (
             "the orkes-conductor-deployment pods: phase, restarts, events and the fatal log line",
-            "Check the conductor pods' events (CrashLoopBackOff, OOMKilled, ImagePull) and their last log lines.",
+            "Look at the conductor deployment's rollout history and readiness probe: the pods' states, events and logs show no cause.",
         ),
         AlertKind::WorkersHealthy => (
             "the orkes-workers-deployment pods: phase, restarts, events and the fatal log line",
-            "Check the worker pods' events and their last log lines.",
+            "Look at the workers deployment's rollout history and its connection to the server: the pods' states, events and logs show no cause.",
         ),
         AlertKind::PrometheusNotRunning => (
             "the prometheus pod's events first (OOM, PVC or disk pressure), then its logs",
-            "Check the prometheus pod's events; metric-based alerts may be stale until it runs again.",
+            "Look at the prometheus volume and its node (disk and memory pressure); metric-based alerts may be stale until it runs again.",
         ),
-        AlertKind::PodNotRunning => {
-            ("the named pod's phase, events and logs", "Check the named pod's events and logs.")
-        }
+        AlertKind::PodNotRunning => (
+            "the named pod's phase, events and logs",
+            "Look at the named pod's node (its conditions and pressure): the pod's events and logs show no cause.",
+        ),
         AlertKind::PodRestarted => (
             "the restart reason (OOMKilled or Error), the exit code and the logs before the crash",
-            "Check the pod's events for the restart reason and its logs before the crash.",
+            "Look at the previous container's logs (kubectl logs --previous) and the node's conditions: the current logs and events show no cause.",
         ),
         AlertKind::DnsHealthy | AlertKind::DomainResolution => (
             "the ingress: no address means the load balancer is not provisioned; an address means DNS, certificate or network path",
-            "Check the ingress address; with an address, route to infra rather than guess.",
+            "Route to infra: resolve and reach the domain from outside the cluster and compare the answer with the ingress address.",
         ),
         AlertKind::DomainReachability => (
             "the app pods and logs first, then the ingress",
-            "Check whether the app is crashing before looking at the ingress path.",
+            "Route to infra: reach the domain from outside the cluster and follow the path (DNS, WAF, CDN) to the ingress address.",
         ),
         AlertKind::AuthStale => ("nothing: the alert says it", "Rotate the cluster's API key (a human action)."),
         AlertKind::DomainCertificateWillExpire => ("nothing: the alert says it", "Renew the domain's certificate."),
-        AlertKind::ResponseTime => {
-            ("cluster metrics and top for saturation", "Watch for recurrence; check cluster metrics if it repeats.")
-        }
+        AlertKind::ResponseTime => (
+            "cluster metrics and top for saturation",
+            "Watch the p99 over the next hour; if it repeats, take a thread dump of the busiest server pod.",
+        ),
         AlertKind::TelemetryLoss => (
             "whether the in-cluster agent is polling (a cheap probe stuck in SCHEDULED means it is not)",
             "Check the in-cluster agent deployment (orkes-agent-deployment) is running and polling.",
         ),
-        AlertKind::Unknown => {
-            ("the execution and the cluster's pods and logs", "Read the failing execution and the cluster's pods.")
-        }
+        AlertKind::Unknown => (
+            "the execution and the cluster's pods and logs",
+            "Route to the on-call lead with the execution link: the playbook does not know this kind of alert.",
+        ),
     }
 }
 

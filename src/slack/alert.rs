@@ -18,6 +18,9 @@ pub enum NotAnAlert {
     ThreadReply,
     #[error("a `{0}` event, not a posted message")]
     Subtype(String),
+    /// A recovery notice: it closes the cluster's open incident, and is never triaged.
+    #[error("a recovery notice for {cluster}, not an alert")]
+    Resolved { cluster: String },
 }
 
 static EXECUTION: LazyLock<Regex> = LazyLock::new(|| {
@@ -25,10 +28,17 @@ static EXECUTION: LazyLock<Regex> = LazyLock::new(|| {
 });
 static SEVERITY_TAG: LazyLock<Regex> =
     LazyLock::new(|| crate::patterns::regex(r"(?i)\[(CRITICAL|MAJOR|MINOR|WARNING)\]"));
-static ISSUE_LINE: LazyLock<Regex> =
-    LazyLock::new(|| crate::patterns::regex(r"(?i)^\s*\*?(CRITICAL|MAJOR|MINOR|WARNING):\*?\s*(.*?)\s*$"));
+/// An issue line, also behind a bullet, a dash or a quote mark.
+static ISSUE_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    crate::patterns::regex(r"(?i)^\s*(?:[•◦▪\->]\s*)*\*?(CRITICAL|MAJOR|MINOR|WARNING):\*?\s*(.*?)\s*$")
+});
+/// Organization, environment (may be empty: a double space) and cluster.
 static CLUSTER_LINE: LazyLock<Regex> =
-    LazyLock::new(|| crate::patterns::regex(r"(?i)for the _?(.+?)(?:'s|’s|')_? (\S+) (\S+) cluster\b"));
+    LazyLock::new(|| crate::patterns::regex(r"(?i)for the _?(.+?)(?:'s|’s|')_?\s+(?:(\S+)\s+)??(\S+) cluster\b"));
+/// A recovery notice (never "has not been resolved", an alert of its own).
+static RESOLVED: LazyLock<Regex> = LazyLock::new(|| {
+    crate::patterns::regex(r"(?i)\[RESOLVED\]|\bhas recovered\b|\bhas been resolved\b|\bis healthy again\b")
+});
 static TELEMETRY_LINE: LazyLock<Regex> =
     LazyLock::new(|| crate::patterns::regex(r"(?i)health-checking for the cluster (.+?) has failed"));
 static FAILURE_STATUS: LazyLock<Regex> = LazyLock::new(|| crate::patterns::regex(r"(?i)Failure Status:\s*(.+)"));
@@ -44,21 +54,100 @@ fn plain(fragment: &str) -> String {
     fragment.replace(['*', '`'], "").trim().to_string()
 }
 
-/// Every piece of text a message carries: `text`, block sections and contexts, attachments.
+/// Every piece of text a message carries, links included: `text`; blocks (sections, their
+/// fields and button accessories, contexts, headers, actions' buttons, rich text with its links);
+/// legacy attachments (pretext, title and `title_link`, text, fields, action buttons, fallback,
+/// their own blocks).
 pub fn message_text(message: &Value) -> String {
-    let mut candidates: Vec<Option<&Value>> = vec![message.get("text")];
-    for block in message.get("blocks").and_then(Value::as_array).into_iter().flatten() {
-        candidates.push(block.pointer("/text/text"));
-        let fields = block.get("fields").and_then(Value::as_array).into_iter().flatten();
-        let elements = block.get("elements").and_then(Value::as_array).into_iter().flatten();
-        candidates.extend(fields.chain(elements).map(|f| f.get("text")));
-    }
+    let mut parts: Vec<String> = Vec::new();
+    push(&mut parts, message.get("text"));
+    blocks(message.get("blocks"), &mut parts);
     for att in message.get("attachments").and_then(Value::as_array).into_iter().flatten() {
-        candidates.extend(["pretext", "text", "fallback"].map(|k| att.get(k)));
+        for key in ["pretext", "title", "title_link", "from_url", "text", "fallback"] {
+            push(&mut parts, att.get(key));
+        }
+        for f in att.get("fields").and_then(Value::as_array).into_iter().flatten() {
+            push(&mut parts, f.get("title"));
+            push(&mut parts, f.get("value"));
+        }
+        for a in att.get("actions").and_then(Value::as_array).into_iter().flatten() {
+            push(&mut parts, a.get("url"));
+        }
+        blocks(att.get("blocks"), &mut parts);
     }
-    let parts: Vec<&str> =
-        candidates.into_iter().flatten().filter_map(Value::as_str).filter(|s| !s.is_empty()).collect();
+    parts.retain(|p| !p.is_empty());
     unescape(&parts.join("\n"))
+}
+
+fn push(parts: &mut Vec<String>, v: Option<&Value>) {
+    if let Some(s) = v.and_then(Value::as_str) {
+        parts.push(s.to_string());
+    }
+}
+
+fn blocks(list: Option<&Value>, parts: &mut Vec<String>) {
+    for block in list.and_then(Value::as_array).into_iter().flatten() {
+        push(parts, block.pointer("/text/text"));
+        for f in block.get("fields").and_then(Value::as_array).into_iter().flatten() {
+            push(parts, f.get("text"));
+        }
+        push(parts, block.pointer("/accessory/url"));
+        if block.get("type").and_then(Value::as_str) == Some("rich_text") {
+            for element in block.get("elements").and_then(Value::as_array).into_iter().flatten() {
+                parts.push(rich_text(element));
+            }
+            continue;
+        }
+        for e in block.get("elements").and_then(Value::as_array).into_iter().flatten() {
+            push(parts, e.get("text").filter(|t| t.is_string()));
+            push(parts, e.get("url"));
+        }
+    }
+}
+
+/// A rich text element (section, list, quote, preformatted) as mrkdwn: its inline pieces joined
+/// as written, styles as `*bold*`, `_italic_` and `` `code` ``, links as `<url|text>`.
+fn rich_text(element: &Value) -> String {
+    let kind = element.get("type").and_then(Value::as_str).unwrap_or("");
+    let inner = element.get("elements").and_then(Value::as_array).into_iter().flatten();
+    if kind == "rich_text_list" {
+        return inner.map(|item| format!("• {}", rich_text(item))).collect::<Vec<_>>().join("\n");
+    }
+    let mut out = String::new();
+    for piece in inner {
+        let text = piece.get("text").and_then(Value::as_str).unwrap_or("");
+        match piece.get("type").and_then(Value::as_str).unwrap_or("") {
+            "text" => {
+                let style = |k: &str| piece.pointer(&format!("/style/{k}")).and_then(Value::as_bool) == Some(true);
+                let mut t = text.to_string();
+                let (lead, core, trail) = split_space(&t);
+                if !core.is_empty() {
+                    let mut c = core.to_string();
+                    for (on, mark) in [(style("code"), "`"), (style("italic"), "_"), (style("bold"), "*")] {
+                        if on {
+                            c = format!("{mark}{c}{mark}");
+                        }
+                    }
+                    t = format!("{lead}{c}{trail}");
+                }
+                out.push_str(&t);
+            }
+            "link" => {
+                let url = piece.get("url").and_then(Value::as_str).unwrap_or("");
+                out.push_str(&if text.is_empty() { format!("<{url}>") } else { format!("<{url}|{text}>") });
+            }
+            "emoji" => out.push_str(&format!(":{}:", piece.get("name").and_then(Value::as_str).unwrap_or(""))),
+            _ => out.push_str(text),
+        }
+    }
+    if kind == "rich_text_quote" { format!("> {out}") } else { out }
+}
+
+/// (leading whitespace, the rest trimmed, trailing whitespace).
+fn split_space(t: &str) -> (&str, &str, &str) {
+    let start = t.len() - t.trim_start().len();
+    let end = t.trim_end().len().max(start);
+    (&t[..start], &t[start..end], &t[end..])
 }
 
 /// Classifies one `conversations.history` message: an alert, or why not (domain.md §1).
@@ -79,6 +168,18 @@ pub fn from_message(message: &Value) -> Result<Alert, NotAnAlert> {
 /// Parses alert text (already unescaped, or raw: escaping is undone again harmlessly).
 pub fn parse_text(text: &str) -> Result<Alert, NotAnAlert> {
     let text = unescape(text);
+    let flat = plain(&text);
+    let head = flat.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    if RESOLVED.is_match(head) {
+        let cluster = CLUSTER_LINE
+            .captures(head)
+            .map(|c| c[3].to_string())
+            .or_else(|| {
+                TELEMETRY_LINE.captures(head).map(|c| c[1].rsplit(" - ").next().unwrap_or("").trim().to_string())
+            })
+            .unwrap_or_default();
+        return Err(NotAnAlert::Resolved { cluster });
+    }
     let execution_id =
         EXECUTION.captures(&text).map(|c| c[1].to_ascii_lowercase()).ok_or(NotAnAlert::NoExecutionLink)?;
 
@@ -91,10 +192,9 @@ pub fn parse_text(text: &str) -> Result<Alert, NotAnAlert> {
         issues: Vec::new(),
     };
 
-    let flat = plain(&text);
     if let Some(c) = CLUSTER_LINE.captures(&flat) {
         alert.organization = Some(c[1].trim().to_string());
-        alert.environment = Some(c[2].to_string());
+        alert.environment = c.get(2).map(|e| e.as_str().to_string());
         alert.cluster = Some(c[3].to_string());
     }
     for line in text.lines() {
@@ -254,5 +354,80 @@ mod tests {
         assert_eq!(from_message(&both).unwrap().issues.len(), 2, "issues counted once");
         let webhook = json!({"ts": "1.0", "text": "", "attachments": [{"fallback": CPU2}]});
         assert_eq!(from_message(&webhook).unwrap().issues.len(), 2);
+    }
+
+    const LINK: &str = "https://ah5r-prod.orkesconductor.com/execution/5d1e2f3a-85d1-11f1-ba93-96986d0e24f0";
+    const HEAD: &str = ":warning: *`[MAJOR]`* The health-checking has FAILED for the _Acme's_ prod *`acme-prod`* cluster with the following issue:";
+
+    #[test]
+    fn finds_the_execution_link_wherever_slack_carries_it() {
+        let issue = "*MAJOR:* Prometheus is down";
+        let body = format!("{HEAD}\n{issue}");
+        let shapes = [
+            json!({"ts": "1.0", "text": "", "attachments": [{"text": body, "title": "View execution", "title_link": LINK}]}),
+            json!({"ts": "1.0", "text": "", "attachments": [{"text": body, "fields": [{"title": "Execution", "value": format!("<{LINK}|open>")}]}]}),
+            json!({"ts": "1.0", "text": "", "attachments": [{"text": body, "actions": [{"type": "button", "text": "Open", "url": LINK}]}]}),
+            json!({"ts": "1.0", "text": body, "blocks": [{"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open"}, "url": LINK}]}]}),
+            json!({"ts": "1.0", "text": "", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": body},
+                "accessory": {"type": "button", "text": {"type": "plain_text", "text": "View"}, "url": LINK}}]}),
+            json!({"ts": "1.0", "text": "", "blocks": [{"type": "rich_text", "elements": [
+                {"type": "rich_text_section", "elements": [
+                    {"type": "emoji", "name": "warning"}, {"type": "text", "text": " "},
+                    {"type": "text", "text": "[MAJOR]", "style": {"bold": true, "code": true}},
+                    {"type": "text", "text": " The health-checking has FAILED for the "},
+                    {"type": "text", "text": "Acme's", "style": {"italic": true}},
+                    {"type": "text", "text": " prod "},
+                    {"type": "text", "text": "acme-prod", "style": {"code": true}},
+                    {"type": "text", "text": " cluster with the following issue:\n"},
+                    {"type": "text", "text": "MAJOR:", "style": {"bold": true}},
+                    {"type": "text", "text": " Prometheus is down\n"},
+                    {"type": "link", "url": LINK, "text": "View execution"}]}]}]}),
+        ];
+        for shape in shapes {
+            let a = from_message(&shape).unwrap_or_else(|e| panic!("{e}: {shape}"));
+            assert_eq!(a.execution_id, "5d1e2f3a-85d1-11f1-ba93-96986d0e24f0", "{shape}");
+            assert_eq!(a.cluster.as_deref(), Some("acme-prod"), "{shape}");
+            assert_eq!(a.kinds(), vec![AlertKind::PrometheusNotRunning], "{shape}");
+        }
+    }
+
+    #[test]
+    fn reads_issue_lines_behind_bullets_dashes_and_quotes() {
+        for prefix in ["• ", "- ", "> ", "&gt; ", "  • "] {
+            let text = format!(
+                "{HEAD}\n{prefix}*MAJOR:* Prometheus is down\n{prefix}*MINOR:* The cluster uses a stale API key\n{LINK}"
+            );
+            let a = parse_text(&text).unwrap();
+            assert_eq!(a.kinds(), vec![AlertKind::PrometheusNotRunning, AlertKind::AuthStale], "{prefix:?}");
+        }
+    }
+
+    #[test]
+    fn copes_with_an_empty_environment() {
+        let text = format!("{}\n*MAJOR:* Prometheus is down\n{LINK}", HEAD.replace(" prod *", "  *"));
+        let a = parse_text(&text).unwrap();
+        assert_eq!(a.cluster.as_deref(), Some("acme-prod"));
+        assert_eq!(a.organization.as_deref(), Some("Acme"));
+        assert_eq!(a.environment, None);
+    }
+
+    #[test]
+    fn a_resolved_notice_is_not_an_alert_but_names_its_cluster() {
+        for text in [
+            format!(
+                ":white_check_mark: *`[RESOLVED]`* The health-checking for the _Acme's_ prod *`acme-prod`* cluster has recovered\n{LINK}"
+            ),
+            format!(
+                ":large_green_circle: The health-checking for the _Acme's_ prod *`acme-prod`* cluster has recovered: all checks pass\n<{LINK}|View>"
+            ),
+            format!(
+                "*`[RESOLVED]`* The health-checking has FAILED for the _Acme's_ prod *`acme-prod`* cluster with the following issue:\n*MAJOR:* Prometheus is down\n{LINK}"
+            ),
+        ] {
+            assert_eq!(parse_text(&text), Err(NotAnAlert::Resolved { cluster: "acme-prod".into() }), "{text}");
+        }
+        // "has not been resolved" is an alert of its own kind, not a recovery.
+        let dns = format!("{HEAD}\n*MAJOR:* The domain acme.example has not been resolved\n{LINK}");
+        assert_eq!(parse_text(&dns).unwrap().kinds(), vec![AlertKind::DomainResolution]);
     }
 }

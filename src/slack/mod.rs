@@ -4,4 +4,5 @@ pub mod alert;
 pub mod client;
 pub mod reply;
 
+pub use alert::NotAnAlert;
 pub use client::{ChannelInfo, ChannelMessage, Identity, Reaction, SlackClient, SlackError};

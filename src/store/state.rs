@@ -70,6 +70,10 @@ pub struct AlertRecord {
     /// run afresh, while a restart of the same triage finds its commands already started.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempt: u32,
+    /// The recovery notice for this alert's cluster that came after it (its ts): the incident
+    /// is over, whatever its triage says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<Ts>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -329,6 +333,7 @@ mod tests {
             updated_at: 1,
             owner: None,
             attempt: 0,
+            resolved_at: None,
         }
     }
 

@@ -107,9 +107,22 @@ impl Group {
     pub fn app_frame(&self) -> Option<String> {
         self.example.lines().map(str::trim).filter_map(|l| l.strip_prefix("at ")).find_map(|frame| {
             let frame = frame.split('/').next_back().unwrap_or(frame);
-            let library = ["java.", "javax.", "jdk.", "sun.", "com.fasterxml.", "org.springframework.", "org.apache."]
-                .iter()
-                .any(|p| frame.starts_with(p));
+            let library = [
+                "java.",
+                "javax.",
+                "jdk.",
+                "sun.",
+                "com.fasterxml.",
+                "org.springframework.",
+                "org.apache.",
+                "com.zaxxer.",
+                "org.postgresql.",
+                "io.lettuce.",
+                "io.netty.",
+                "reactor.",
+            ]
+            .iter()
+            .any(|p| frame.starts_with(p));
             (!library).then(|| frame.split('(').next().unwrap_or(frame).to_string())
         })
     }
