@@ -69,7 +69,11 @@ fn frames(app: &mut App, width: u16, height: u16) -> (f64, f64) {
     for i in 0..300 {
         app.now_ms = i * 100;
         let started = Instant::now();
-        terminal.draw(|f| app.page = view::draw(f, app, Theme { color: true })).unwrap();
+        let mut drawn = None;
+        terminal.draw(|f| drawn = Some(view::draw(f, app, Theme { color: true }))).unwrap();
+        if let Some(drawn) = drawn {
+            app.drawn(drawn);
+        }
         times.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(f64::total_cmp);

@@ -112,14 +112,16 @@ fn awaiting() -> App {
         refire_of: None,
     });
     app.apply(Event::PostQueued { alert_ts: a, reason: SkipReason::QueuedForApproval });
+    // The console draws before it reads a key: the draft (short) is then on screen whole.
+    draw(&mut app, 120, 30);
     app
 }
 
 fn draw(app: &mut App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    let mut page = app.page;
-    terminal.draw(|f| page = view::draw(f, app, Theme { color: false })).unwrap();
-    app.page = page;
+    let mut drawn = None;
+    terminal.draw(|f| drawn = Some(view::draw(f, app, Theme { color: false }))).unwrap();
+    app.drawn(drawn.unwrap());
     format!("{}", terminal.backend())
 }
 
@@ -360,7 +362,10 @@ fn seen(app: &App) -> String {
         Mode::Transcript { scroll } => format!("transcript {scroll}"),
         Mode::ConfirmQuit => "confirm quit".to_string(),
     };
-    format!("{mode} {:?} {:?} {:?} {:?} {} {rows:?}", app.selected, app.focus, app.scroll, app.cursor, app.filter)
+    format!(
+        "{mode} {:?} {:?} {:?} {:?} {} {rows:?} draft {} zoom {}",
+        app.selected, app.focus, app.scroll, app.cursor, app.filter, app.draft_scroll, app.zoom
+    )
 }
 
 /// An app where every action has something to act on: the middle alert of three awaits a
@@ -381,6 +386,8 @@ fn busy(focus: Focus) -> App {
     app.focus = focus;
     app.scroll = Some(2);
     app.cursor = None;
+    // The draft pane shows 2 of its 10 lines, from the second.
+    (app.draft_of, app.draft_rows, app.draft_scroll) = (Some(ts(3)), (2, 10), 1);
     app
 }
 
@@ -447,4 +454,70 @@ fn a_recovery_notice_shows_on_the_row_and_over_the_draft_before_approval() {
     let screen = draw(&mut app, 140, 40);
     assert!(screen.contains("resolved since 07:20 UTC"), "{screen}");
     assert!(screen.contains("resolved 07:20 UTC"), "{screen}");
+}
+
+/// A draft of 30 findings, longer than any pane at 80×24 or 120×30, whose last line says so.
+fn long_draft() -> (App, String) {
+    let mut app = streaming();
+    let findings: Vec<String> = (1..=30)
+        .map(|i| {
+            format!(
+                "• finding {i}: orkes-conductor-deployment-m2qw6mn7q-w4dlj logged a line that wraps at narrow widths"
+            )
+        })
+        .collect();
+    let text = format!(
+        "*Issue*: [MAJOR] nwtraders-prod: Conductor Error Logs Count is 1843\n*Findings*:\n{}\n*Likely root cause*: Redis queue pops time out.\n*Suggested next step*: THE-LAST-LINE of the draft.",
+        findings.join("\n")
+    );
+    app.apply(Event::HypothesisReady {
+        alert_ts: ts(3),
+        execution_id: "x".into(),
+        text: text.clone(),
+        root_cause: "Redis".into(),
+        refire_of: None,
+    });
+    app.apply(Event::PostQueued { alert_ts: ts(3), reason: SkipReason::QueuedForApproval });
+    (app, text)
+}
+
+#[test]
+fn a_long_draft_is_marked_scrolled_and_approved_only_once_its_end_was_on_screen() {
+    for (width, height) in [(80, 24), (120, 30)] {
+        let (mut app, text) = long_draft();
+        let screen = draw(&mut app, width, height);
+        assert!(!screen.contains("THE-LAST-LINE"), "{width}x{height}: too long to show whole:\n{screen}");
+        assert!(screen.contains("more ↓"), "{width}x{height}: the pane says there is more:\n{screen}");
+        // `a` refuses, and says how to read the rest.
+        assert_eq!(key(&mut app, KeyCode::Char('a')), None, "{width}x{height}");
+        let screen = draw(&mut app, width, height);
+        assert!(screen.contains("read them before a posts"), "{width}x{height}:\n{screen}");
+        // Space pages through the draft to its end; then `a` posts it.
+        let mut pages = 0;
+        while !draw(&mut app, width, height).contains("THE-LAST-LINE") {
+            key(&mut app, KeyCode::Char(' '));
+            pages += 1;
+            assert!(pages < 40, "{width}x{height}: Space never reached the end");
+        }
+        let screen = draw(&mut app, width, height);
+        assert!(!screen.contains("more ↓"), "{width}x{height}:\n{screen}");
+        let effect = key(&mut app, KeyCode::Char('a'));
+        assert_eq!(effect, Some(Effect::Op(Op::Approve { alert_ts: ts(3), text: text.clone() })), "{width}x{height}");
+    }
+}
+
+#[test]
+fn zoom_gives_the_draft_the_whole_pane() {
+    let (mut app, _) = long_draft();
+    let before = draw(&mut app, 120, 40).matches("finding ").count();
+    key(&mut app, KeyCode::Char('z'));
+    let zoomed = draw(&mut app, 120, 40);
+    assert!(zoomed.matches("finding ").count() > before, "{zoomed}");
+    insta::assert_snapshot!(zoomed);
+}
+
+#[test]
+fn snapshot_long_draft_80x24() {
+    let (mut app, _) = long_draft();
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
 }

@@ -128,6 +128,10 @@ pub struct AlertView {
     pub error: Option<String>,
     /// The ts of the recovery notice for this alert's cluster, once one came.
     pub resolved_at: Option<Ts>,
+    /// The draft's last line has been on screen: `a` may post it.
+    pub draft_seen: bool,
+    /// `a` was pressed before the draft's end was seen: the pane says how to see it.
+    pub approve_blocked: bool,
 }
 
 impl AlertView {
@@ -152,6 +156,8 @@ impl AlertView {
             root_cause: None,
             error: None,
             resolved_at: None,
+            draft_seen: false,
+            approve_blocked: false,
         }
     }
 
@@ -177,6 +183,9 @@ impl AlertView {
     }
 
     fn drafted(&mut self, text: String, root_cause: String, refire_of: Option<Ts>) {
+        if self.draft.as_deref() != Some(text.as_str()) {
+            self.draft_seen = false;
+        }
         self.draft = Some(text);
         self.root_cause = Some(root_cause);
         self.refire_of = refire_of;
@@ -263,6 +272,13 @@ pub struct App {
     pub ring: bool,
     /// The stream pane's height at the last draw (for paging).
     pub page: usize,
+    /// The first draft line shown, for the alert `draft_of` (another alert's draft starts at 0).
+    pub draft_scroll: usize,
+    pub draft_of: Option<Ts>,
+    /// The draft's rows on screen and its wrapped length, at the last draw.
+    pub draft_rows: (usize, usize),
+    /// The draft fills the investigation pane.
+    pub zoom: bool,
     /// The operator chose a selection: events no longer move it.
     pub moved: bool,
 }
@@ -290,6 +306,10 @@ impl App {
             next_poll_at_ms: None,
             ring: false,
             page: 10,
+            draft_scroll: 0,
+            draft_of: None,
+            draft_rows: (0, 0),
+            zoom: false,
             moved: false,
         }
     }
@@ -400,6 +420,33 @@ impl App {
             Event::ServiceError { service, error } => self.service_failed(service, error),
         }
         true
+    }
+
+    /// Takes what the last draw measured: the stream's page, and how much of the current draft
+    /// is on screen (its last line seen lets `a` post it).
+    pub fn drawn(&mut self, drawn: super::view::Drawn) {
+        self.page = drawn.page;
+        let Some((ts, rows, total)) = drawn.draft else {
+            self.draft_rows = (0, 0);
+            return;
+        };
+        if self.draft_of != Some(ts) {
+            self.draft_of = Some(ts);
+            self.draft_scroll = 0;
+        }
+        self.draft_scroll = self.draft_scroll.min(total.saturating_sub(rows));
+        self.draft_rows = (rows, total);
+        if self.draft_scroll + rows >= total
+            && let Some(a) = self.alerts.get_mut(&ts)
+        {
+            a.draft_seen = true;
+            a.approve_blocked = false;
+        }
+    }
+
+    /// The first draft line to show for this alert.
+    pub fn draft_scroll_of(&self, ts: Ts) -> usize {
+        if self.draft_of == Some(ts) { self.draft_scroll } else { 0 }
     }
 
     /// Runs `change` on an alert the console knows.

@@ -26,6 +26,9 @@ pub enum Action {
     Retriage,
     ApproveAllRefires,
     Transcript,
+    DraftDown,
+    DraftUp,
+    Zoom,
     Help,
     Quit,
     QuitNow,
@@ -58,6 +61,7 @@ impl Key {
     /// The key as the help writes it.
     pub fn name(self) -> String {
         let base = match self.code {
+            KeyCode::Char(' ') => "Space".into(),
             KeyCode::Char(c) if self.ctrl => c.to_ascii_uppercase().to_string(),
             KeyCode::Char(c) => c.to_string(),
             KeyCode::Up => "↑".into(),
@@ -119,7 +123,15 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding { keys: &[(key('/'), A::Filter)], what: "filter alerts (cluster, kind, state, severity); Esc clears" },
     Binding { keys: &[(key('n'), A::NextAwaiting)], what: "next alert awaiting approval" },
-    Binding { keys: &[(key('a'), A::Approve)], what: "approve: post the draft in the alert's thread" },
+    Binding {
+        keys: &[(key(' '), A::DraftDown), (key('b'), A::DraftUp)],
+        what: "scroll the draft down / up (\"more ↓\" says there is more)",
+    },
+    Binding { keys: &[(key('z'), A::Zoom)], what: "the draft full size in the investigation pane, or back" },
+    Binding {
+        keys: &[(key('a'), A::Approve)],
+        what: "approve: post the draft (once its last line has been on screen)",
+    },
     Binding { keys: &[(key('e'), A::Edit)], what: "edit the draft, then Ctrl+S posts it (Esc cancels)" },
     Binding { keys: &[(key('r'), A::Reject)], what: "reject the draft, with an optional reason" },
     Binding { keys: &[(key('t'), A::Retriage)], what: "re-triage (after a post, an approved draft is a follow-up)" },

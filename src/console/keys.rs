@@ -203,6 +203,14 @@ impl App {
             Action::Retriage => return self.retriage(),
             Action::ApproveAllRefires => return self.approve_all_refires(),
             Action::Transcript => self.mode = Mode::Transcript { scroll: 0 },
+            Action::DraftDown => {
+                let (rows, total) = self.draft_rows;
+                self.draft_scroll = (self.draft_scroll + rows.saturating_sub(1).max(1)).min(total.saturating_sub(rows));
+            }
+            Action::DraftUp => {
+                self.draft_scroll = self.draft_scroll.saturating_sub(self.draft_rows.0.saturating_sub(1).max(1))
+            }
+            Action::Zoom => self.zoom = !self.zoom,
             Action::Help => self.mode = Mode::Help,
             Action::Quit if self.running() => self.mode = Mode::ConfirmQuit,
             Action::Quit | Action::QuitNow => return Some(Effect::Quit),
@@ -254,6 +262,12 @@ impl App {
     /// Approves the selected alert's draft (or the operator's edit of it).
     fn approve(&mut self, edited: Option<String>) -> Option<Effect> {
         let a = self.current_mut().filter(|a| a.state == RowState::AwaitingApproval)?;
+        // Nobody approves what they have not seen: the draft's end must have been on screen
+        // (an edit was read whole in the editor).
+        if edited.is_none() && !a.draft_seen {
+            a.approve_blocked = true;
+            return None;
+        }
         let text = edited.or_else(|| a.draft.clone())?;
         a.state = RowState::Posting;
         a.draft = Some(text.clone());

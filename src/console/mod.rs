@@ -74,9 +74,11 @@ pub async fn run(handle: &mut CoreHandle, reasoner: &str, uses_model: bool) -> i
         app.now_ms = started.elapsed().as_millis() as u64;
         app.wall = Ts::now();
         if dirty {
-            let mut page = app.page;
-            terminal.draw(|frame| page = view::draw(frame, &app, theme))?;
-            app.page = page;
+            let mut drawn = None;
+            terminal.draw(|frame| drawn = Some(view::draw(frame, &app, theme)))?;
+            if let Some(drawn) = drawn {
+                app.drawn(drawn);
+            }
             dirty = false;
         }
         if std::mem::take(&mut app.ring) {

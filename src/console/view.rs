@@ -72,12 +72,19 @@ impl Theme {
 
 /// Draws the whole screen from `app`, changing nothing in it; returns the investigation's page
 /// height (what PgUp/PgDn move by), for the caller to give the app.
-pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> usize {
+/// What a draw measured, for the app to keep: the stream's page height, and the current draft
+/// as (alert, rows on screen, wrapped lines in all).
+pub struct Drawn {
+    pub page: usize,
+    pub draft: Option<(Ts, usize, usize)>,
+}
+
+pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Drawn {
     let [main, status] = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(frame.area());
     let left_width = (main.width * 2 / 5).clamp(30.min(main.width), 60);
     let [left, right] = Layout::horizontal([Constraint::Length(left_width), Constraint::Min(10)]).areas(main);
     alerts(frame, app, left, theme);
-    let page = investigation(frame, app, right, theme);
+    let drawn = investigation(frame, app, right, theme);
     status_bar(frame, app, status, theme);
     match &app.mode {
         Mode::Help => help(frame, theme),
@@ -93,7 +100,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> usize {
         }
         _ => {}
     }
-    page
+    drawn
 }
 
 fn age(app: &App, a: &AlertView) -> String {
@@ -180,7 +187,7 @@ fn short(s: Severity) -> &'static str {
     }
 }
 
-fn investigation(frame: &mut Frame, app: &App, area: Rect, theme: Theme) -> usize {
+fn investigation(frame: &mut Frame, app: &App, area: Rect, theme: Theme) -> Drawn {
     let Some(a) = app.current() else {
         let block = Block::bordered().title(" Investigation ").border_style(theme.dim());
         frame.render_widget(
@@ -189,31 +196,36 @@ fn investigation(frame: &mut Frame, app: &App, area: Rect, theme: Theme) -> usiz
                 .block(block),
             area,
         );
-        return usize::from(area.height.saturating_sub(2)).max(1);
+        return Drawn { page: usize::from(area.height.saturating_sub(2)).max(1), draft: None };
     };
     let editing = matches!(app.mode, Mode::Edit(_));
     // The whole draft must be readable before it is approved: it gets the rows its wrapped
-    // lines need, leaving the stream at least a few.
-    let room = area.height.saturating_sub(6);
+    // lines need (measured by the wrapping that draws them) before the stream gets any, down to
+    // a stream of one line; the rest scrolls, with a marker. Zoomed, it has the whole pane.
+    let lines = a.draft.as_deref().map(|d| draft_lines(d, area.width.saturating_sub(2), theme)).unwrap_or_default();
+    let most = if app.zoom { area.height } else { area.height.saturating_sub(3) };
     let draft_height = match (&a.draft, editing) {
-        (_, true) => room.max(area.height * 3 / 5),
-        (Some(d), false) => (wrapped_height(d, area.width.saturating_sub(2)) + 2).min(room.max(area.height / 2)),
+        (_, true) => area.height.saturating_sub(6).max(area.height * 3 / 5),
+        (Some(_), false) => u16::try_from(lines.len() + 2).unwrap_or(u16::MAX).min(most),
         (None, false) => 0,
     };
     let [stream_area, draft_area] =
-        Layout::vertical([Constraint::Min(3), Constraint::Length(draft_height)]).areas(area);
-    stream(frame, app, a, stream_area, theme);
-    if draft_height > 0 {
-        draft(frame, app, a, draft_area, theme);
+        Layout::vertical([Constraint::Min(0), Constraint::Length(draft_height)]).areas(area);
+    if stream_area.height > 0 {
+        stream(frame, app, a, stream_area, theme);
     }
-    usize::from(stream_area.height.saturating_sub(2)).max(1)
+    let mut shown = None;
+    if draft_height > 0 {
+        let rows = usize::from(draft_area.height.saturating_sub(2));
+        shown = Some((a.ts, rows, lines.len()));
+        draft(frame, app, a, lines, draft_area, theme);
+    }
+    Drawn { page: usize::from(stream_area.height.saturating_sub(2)).max(1), draft: shown }
 }
 
-/// Rows a text takes when wrapped at `width` columns (by characters; words wrap a little later).
-fn wrapped_height(text: &str, width: u16) -> u16 {
-    let width = usize::from(width.max(1));
-    let rows: usize = text.lines().map(|l| l.chars().count().div_ceil(width).max(1) + l.len() / (width * 8)).sum();
-    rows.min(u16::MAX as usize) as u16
+/// A draft's lines as Slack shows them, wrapped at `width` by `wrap`.
+fn draft_lines(text: &str, width: u16, theme: Theme) -> Vec<Line<'static>> {
+    text.lines().flat_map(|l| super::wrap::wrap_spans(&mrkdwn(l, theme).spans, usize::from(width.max(1)))).collect()
 }
 
 /// The lines of one stream entry (calls expanded when asked).
@@ -333,7 +345,7 @@ fn mrkdwn(line: &str, theme: Theme) -> Line<'static> {
     Line::from(spans)
 }
 
-fn draft(frame: &mut Frame, app: &App, a: &AlertView, area: Rect, theme: Theme) {
+fn draft(frame: &mut Frame, app: &App, a: &AlertView, lines: Vec<Line<'static>>, area: Rect, theme: Theme) {
     if let Mode::Edit(textarea) = &app.mode {
         let block = Block::bordered()
             .title(" Edit the reply — Ctrl+S posts · Esc cancels ")
@@ -361,10 +373,23 @@ fn draft(frame: &mut Frame, app: &App, a: &AlertView, area: Rect, theme: Theme) 
         Some(r) if a.state == RowState::AwaitingApproval => format!("{r}{title}"),
         _ => title.to_string(),
     };
+    let rows = usize::from(area.height.saturating_sub(2));
+    let scroll = app.draft_scroll_of(a.ts).min(lines.len().saturating_sub(rows));
+    let below = lines.len().saturating_sub(scroll + rows);
+    let hint = if below == 0 {
+        Line::from(hint)
+    } else if a.approve_blocked {
+        Line::styled(
+            format!(" ↓ {below} more lines: read them before a posts · Space scrolls · z full size "),
+            theme.fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        )
+    } else {
+        Line::styled(format!(" more ↓ {below} lines · Space scrolls · z full size "), theme.fg(Color::Yellow))
+    };
+    let title = if scroll > 0 { format!("{title}↑ ") } else { title };
     let block = Block::bordered().title(title).title_bottom(hint).border_style(border);
-    let text = a.draft.as_deref().unwrap_or("");
-    let lines: Vec<Line> = text.lines().map(|l| mrkdwn(l, theme)).collect();
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), area);
+    let visible: Vec<Line> = lines.into_iter().skip(scroll).collect();
+    frame.render_widget(Paragraph::new(visible).block(block), area);
     if let Mode::Reject(reason) = &app.mode {
         let input = Rect { y: area.bottom().saturating_sub(3), height: 3.min(area.height), ..area };
         frame.render_widget(Clear, input);

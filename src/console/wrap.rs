@@ -2,6 +2,7 @@
 //! before it draws it (a pane's height, a scroll bound, a dialog's size). A word longer than the
 //! width is broken at the width; nothing is dropped.
 
+use ratatui::text::{Line, Span};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// `text` wrapped at word boundaries into lines of at most `width` cells. Each `\n` starts a new
@@ -37,9 +38,33 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     out
 }
 
+/// Styled spans wrapped like `wrap` wraps their text: each line keeps the styles of the
+/// characters it holds, so a styled line measures exactly as it is drawn.
+pub fn wrap_spans(spans: &[Span<'static>], width: usize) -> Vec<Line<'static>> {
+    let plain: String = spans.iter().map(|s| s.content.as_ref()).collect();
+    let mut chars = spans.iter().flat_map(|s| s.content.chars().map(move |c| (c, s.style))).peekable();
+    let mut out = Vec::new();
+    for (i, wrapped) in wrap(&plain, width).into_iter().enumerate() {
+        if i > 0 && chars.peek().is_some_and(|(c, _)| *c == ' ') {
+            // The space a line break replaced.
+            chars.next();
+        }
+        let mut line: Vec<Span<'static>> = Vec::new();
+        for _ in wrapped.chars() {
+            let Some((c, style)) = chars.next() else { break };
+            match line.last_mut() {
+                Some(last) if last.style == style => last.content.to_mut().push(c),
+                _ => line.push(Span::styled(c.to_string(), style)),
+            }
+        }
+        out.push(Line::from(line));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::wrap;
+    use super::{Span, wrap, wrap_spans};
 
     #[test]
     fn wraps_at_words_and_breaks_only_what_cannot_fit() {
@@ -58,5 +83,20 @@ mod tests {
                 text.split_whitespace().collect::<String>()
             );
         }
+    }
+
+    #[test]
+    fn styled_spans_wrap_as_their_text_does_and_keep_their_styles() {
+        use ratatui::style::{Modifier, Style};
+        let bold = Style::default().add_modifier(Modifier::BOLD);
+        let spans = vec![
+            Span::raw("the cause is "),
+            Span::styled("conductor.app.timeout".to_string(), bold),
+            Span::raw(" set to 30 seconds"),
+        ];
+        let lines = wrap_spans(&spans, 16);
+        let texts: Vec<String> = lines.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect();
+        assert_eq!(texts, wrap("the cause is conductor.app.timeout set to 30 seconds", 16));
+        assert!(lines[1].spans.iter().any(|s| s.style == bold && s.content.starts_with("conductor")), "{lines:?}");
     }
 }
