@@ -66,6 +66,7 @@ pub fn human_line(event: &Event) -> Option<String> {
         | Event::AlertDetail { .. }
         | Event::ExecutionRead { .. }
         | Event::ModelTurn { .. }
+        | Event::DispatchClaimed { .. }
         | Event::Decision { .. } => return None,
         Event::HypothesisReady { alert_ts, root_cause, .. } => format!("ready     {alert_ts}  {root_cause}"),
         Event::PostSent { alert_ts, message_ts, .. } => format!("posted    {alert_ts}  reply {message_ts}"),

@@ -124,6 +124,10 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cause: Option<Service>,
     },
+    /// Whether a dispatched command's in-cluster task has been picked up: false while it waits
+    /// for the agent, true once claimed after a wait (console only).
+    #[serde(rename = "dispatch.claimed")]
+    DispatchClaimed { alert_ts: Ts, call_id: String, claimed: bool },
     /// A recovery notice for the alert's cluster arrived (console and human output only).
     #[serde(rename = "alert.resolved")]
     AlertResolved { alert_ts: Ts, resolved_ts: Ts },
@@ -157,7 +161,8 @@ impl Event {
             | Event::PostSkipped { alert_ts, .. }
             | Event::TriageFailed { alert_ts, .. }
             | Event::Decision { alert_ts, .. }
-            | Event::AlertResolved { alert_ts, .. } => Some(*alert_ts),
+            | Event::AlertResolved { alert_ts, .. }
+            | Event::DispatchClaimed { alert_ts, .. } => Some(*alert_ts),
             Event::PollFinished { .. } | Event::ServiceError { .. } => None,
         }
     }
@@ -197,6 +202,7 @@ impl Event {
             | Event::ModelTurn { .. }
             | Event::Decision { .. }
             | Event::AlertResolved { .. }
+            | Event::DispatchClaimed { .. }
             | Event::PollFinished { .. }
             | Event::ServiceError { .. } => false,
         }

@@ -521,3 +521,60 @@ fn snapshot_long_draft_80x24() {
     let (mut app, _) = long_draft();
     insta::assert_snapshot!(draw(&mut app, 80, 24));
 }
+
+#[test]
+fn a_command_nobody_picked_up_says_it_waits_for_the_agent() {
+    let mut app = streaming();
+    app.apply(Event::ToolStarted {
+        alert_ts: ts(3),
+        call_id: "call-9".into(),
+        tool: "get_pod_events".into(),
+        args: json!({}),
+    });
+    app.apply(Event::DispatchStarted {
+        alert_ts: ts(3),
+        call_id: "call-9".into(),
+        workflow: "get_pod_events".into(),
+        workflow_id: "7c2f0c2e-aaaa-bbbb-cccc-000000000009".into(),
+    });
+    app.apply(Event::DispatchClaimed { alert_ts: ts(3), call_id: "call-9".into(), claimed: false });
+    app.now_ms += 17_400;
+    let screen = draw(&mut app, 140, 40);
+    assert!(screen.contains("waiting for the in-cluster agent… 17s"), "{screen}");
+    app.apply(Event::DispatchClaimed { alert_ts: ts(3), call_id: "call-9".into(), claimed: true });
+    let screen = draw(&mut app, 140, 40);
+    assert!(!screen.contains("waiting for the in-cluster agent") && screen.contains("wf 7c2f0c2e RUNNING"), "{screen}");
+}
+
+#[test]
+fn quit_asks_while_drafts_wait_and_says_where_they_stay() {
+    let mut app = awaiting();
+    app.apply(Event::HypothesisReady {
+        alert_ts: ts(1),
+        execution_id: "t".into(),
+        text: "x".into(),
+        root_cause: "r".into(),
+        refire_of: None,
+    });
+    assert_eq!(key(&mut app, KeyCode::Char('q')), None, "a draft waits: asked first");
+    let screen = draw(&mut app, 120, 30);
+    assert!(
+        screen.contains("draft(s) wait for approval") && screen.contains("come back at the next start"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn a_burst_of_drafts_rings_one_bell() {
+    let mut app = streaming();
+    let mut rings = 0;
+    for (i, n) in [(0u64, 0i64), (1_500, 1), (3_000, 3), (4_200, 0)] {
+        app.now_ms = i;
+        app.apply(Event::PostQueued { alert_ts: ts(n), reason: SkipReason::QueuedForApproval });
+        rings += usize::from(std::mem::take(&mut app.ring));
+    }
+    assert_eq!(rings, 1, "one bell for drafts seconds apart");
+    app.now_ms = 20_000;
+    app.apply(Event::PostQueued { alert_ts: ts(1), reason: SkipReason::QueuedForApproval });
+    assert!(app.ring, "a draft after a quiet spell rings again");
+}

@@ -159,14 +159,20 @@ async fn failed_stuck_and_invented_calls_become_findings() {
     // Nothing invented or rejected reached Conductor.
     let names: Vec<String> = sim.conductor().dispatches().iter().map(|d| d.workflow.clone()).collect();
     assert_eq!(names, vec!["pull_logs", "get_ingress_info", "get_pod_events"]);
-    let statuses: Vec<CommandStatus> = drain(&mut rx)
-        .into_iter()
+    let events = drain(&mut rx);
+    let statuses: Vec<CommandStatus> = events
+        .iter()
         .filter_map(|e| match e {
-            Event::DispatchFinished { status, .. } => Some(status),
+            Event::DispatchFinished { status, .. } => Some(*status),
             _ => None,
         })
         .collect();
     assert_eq!(statuses, vec![CommandStatus::Failed, CommandStatus::Scheduled, CommandStatus::TimedOut]);
+    // While the stuck one waited, the console was told its task was unclaimed (honest waits).
+    assert!(
+        events.iter().any(|e| matches!(e, Event::DispatchClaimed { call_id, claimed: false, .. } if call_id == "b")),
+        "no dispatch.claimed false for the stuck command"
+    );
 }
 
 #[tokio::test]

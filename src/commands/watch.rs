@@ -106,6 +106,7 @@ pub(super) async fn watch(cli: &Cli) -> u8 {
             Err(e) => return fail(EXIT_USAGE, format!("cannot serve metrics on {addr}: {e} (ONCALL_METRICS_ADDR)")),
         }
     }
+    let state_file = config.state_file.clone();
     let mut handle = core::start(Arc::new(config), services, store, mode, metrics);
     let mut signals = Signals::new();
     let mut stop = Stop::Done;
@@ -116,16 +117,27 @@ pub(super) async fn watch(cli: &Cli) -> u8 {
             s = signals.next() => {
                 stop = s;
                 let _ = handle.submit(Op::Quit);
-                Ok(crate::console::Ended::Quit)
+                Ok(crate::console::Ended::Quit { running: 1, waiting: 0 })
             }
         };
-        if let Err(e) = ended {
-            return fail(EXIT_FAILED, format!("the console failed: {e}"));
+        let (running, waiting) = match ended {
+            Err(e) => return fail(EXIT_FAILED, format!("the console failed: {e}")),
+            Ok(crate::console::Ended::Quit { running, waiting }) => (running, waiting),
+            Ok(crate::console::Ended::CoreStopped) => (0, 0),
+        };
+        // Said only when something is left: what runs on, and where the waiting drafts stay.
+        if running > 0 {
+            crate::output::err(format_args!(
+                "oncall-triage: stopping; {running} running triage(s) get up to {} (a second Ctrl+C stops at once)",
+                humantime::format_duration(grace)
+            ));
         }
-        crate::output::err(format_args!(
-            "oncall-triage: stopping; running triages get up to {} (a second Ctrl+C stops at once)",
-            humantime::format_duration(grace)
-        ));
+        if waiting > 0 {
+            crate::output::err(format_args!(
+                "oncall-triage: {waiting} draft(s) wait for approval in {}; they come back at the next start",
+                state_file.display()
+            ));
+        }
     }
     let stop = follow(&mut handle, &mut signals, headless.then_some(&printer), stop).await;
     match (handle.finish().await, stop) {

@@ -127,7 +127,10 @@ impl Timing {
     }
 }
 
-/// Starts `command` and polls it to its end. `started` is told the workflow id once it exists.
+/// Starts `command` and polls it to its end. `started` is told the workflow id once it exists;
+/// `claimed` whether the in-cluster task has been picked up, each time that changes (first
+/// `false` while it waits for the agent).
+#[allow(clippy::too_many_arguments)]
 pub async fn dispatch(
     client: &ConductorClient,
     ctx: &ClusterContext,
@@ -136,12 +139,14 @@ pub async fn dispatch(
     timing: Timing,
     idempotency_key: &str,
     started: impl FnOnce(&str),
+    mut claimed: impl FnMut(bool),
 ) -> Result<(String, Ended, Duration), ConductorError> {
     let request = start_request(ctx, command, parameters, idempotency_key);
     let begun = Instant::now();
     let id = client.start_workflow(&request).await?;
     started(&id);
     let mut wait = timing.first_poll;
+    let mut was_claimed = None;
     loop {
         tokio::time::sleep(wait.min(timing.deadline.saturating_sub(begun.elapsed()))).await;
         if begun.elapsed() >= timing.fast_for {
@@ -150,6 +155,11 @@ pub async fn dispatch(
         let wf = client.get_workflow(&id).await?;
         let status = wf.get("status").and_then(Value::as_str).unwrap_or("UNKNOWN");
         let elapsed = begun.elapsed();
+        let now_claimed = !scheduled_only(&wf);
+        if was_claimed != Some(now_claimed) && (was_claimed.is_some() || !now_claimed) {
+            claimed(now_claimed);
+        }
+        was_claimed = Some(now_claimed);
         let ended = match status {
             "COMPLETED" => Some(Ended::Completed(wf.get("output").cloned().unwrap_or(Value::Null))),
             "FAILED" | "TIMED_OUT" | "TERMINATED" => Some(Ended::Failed {

@@ -56,6 +56,8 @@ pub struct Call {
     pub summary: String,
     pub output: Option<String>,
     pub expanded: bool,
+    /// While its in-cluster task waits for the agent to pick it up: since when (console ms).
+    pub unclaimed_since: Option<u64>,
 }
 
 impl Call {
@@ -77,6 +79,7 @@ impl Call {
             workflow_id: None,
             dispatch_status: None,
             elapsed_ms: None,
+            unclaimed_since: None,
             ok: None,
             summary: String::new(),
             output: None,
@@ -270,6 +273,8 @@ pub struct App {
     pub next_poll_at_ms: Option<u64>,
     /// Set by `apply` when a draft starts waiting: the loop rings the bell.
     pub ring: bool,
+    /// When the last draft started waiting (bursts ring once).
+    last_draft_ms: Option<u64>,
     /// The stream pane's height at the last draw (for paging).
     pub page: usize,
     /// The first draft line shown, for the alert `draft_of` (another alert's draft starts at 0).
@@ -282,6 +287,9 @@ pub struct App {
     /// The operator chose a selection: events no longer move it.
     pub moved: bool,
 }
+
+/// Drafts closer together than this are one burst: one bell.
+const BELL_QUIET_MS: u64 = 5_000;
 
 impl App {
     /// `reasoner` names who reasons, for the header; `uses_model` says whether a model does.
@@ -305,6 +313,7 @@ impl App {
             wall: Ts::from_micros(0),
             next_poll_at_ms: None,
             ring: false,
+            last_draft_ms: None,
             page: 10,
             draft_scroll: 0,
             draft_of: None,
@@ -371,6 +380,10 @@ impl App {
                     c.dispatch_status = Some(status);
                     c.elapsed_ms = Some(elapsed_ms);
                 })
+            }
+            Event::DispatchClaimed { alert_ts, call_id, claimed } => {
+                let now = self.now_ms;
+                self.with_call(alert_ts, &call_id, |c| c.unclaimed_since = (!claimed).then_some(now))
             }
             Event::ToolOutput { alert_ts, call_id, condensed, .. } => {
                 self.with_call(alert_ts, &call_id, |c| c.output = Some(condensed))
@@ -481,7 +494,12 @@ impl App {
             a.note("draft awaiting your decision");
             known = true;
         });
-        self.ring |= known;
+        // One bell per burst: a draft within a few seconds of the last one rings no more.
+        if known {
+            let quiet = self.last_draft_ms.is_none_or(|at| self.now_ms.saturating_sub(at) >= BELL_QUIET_MS);
+            self.ring |= quiet;
+            self.last_draft_ms = Some(self.now_ms);
+        }
         // Until the operator moves, what awaits a decision comes into view.
         if !self.moved && self.current().is_none_or(|c| c.state != RowState::AwaitingApproval) {
             self.selected = Some(ts);

@@ -212,7 +212,9 @@ impl App {
             }
             Action::Zoom => self.zoom = !self.zoom,
             Action::Help => self.mode = Mode::Help,
-            Action::Quit if self.running() => self.mode = Mode::ConfirmQuit,
+            Action::Quit if self.running() || self.count(RowState::AwaitingApproval) > 0 => {
+                self.mode = Mode::ConfirmQuit
+            }
             Action::Quit | Action::QuitNow => return Some(Effect::Quit),
         }
         None

@@ -27,8 +27,8 @@ use view::Theme;
 /// Why the console ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
-    /// The operator quit.
-    Quit,
+    /// The operator quit, leaving this many triages running and drafts waiting.
+    Quit { running: usize, waiting: usize },
     /// The core stopped on its own.
     CoreStopped,
 }
@@ -119,7 +119,10 @@ pub async fn run(handle: &mut CoreHandle, reasoner: &str, uses_model: bool) -> i
                     }
                     Some(Effect::Quit) => {
                         let _ = handle.submit(Op::Quit);
-                        return Ok(Ended::Quit);
+                        return Ok(Ended::Quit {
+                            running: app.count(app::RowState::Investigating),
+                            waiting: app.count(app::RowState::AwaitingApproval),
+                        });
                     }
                     None => {}
                 }

@@ -90,13 +90,21 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Drawn {
         Mode::Help => help(frame, theme),
         Mode::Transcript { scroll } => transcript(frame, app, *scroll, theme),
         Mode::ConfirmQuit => {
-            let area = centered(frame.area(), 46, 5);
+            let (running, waiting) = (app.count(RowState::Investigating), app.count(RowState::AwaitingApproval));
+            let mut text = Vec::new();
+            if running > 0 {
+                text.push(format!("{running} triage(s) still running: they get the shutdown grace."));
+            }
+            if waiting > 0 {
+                text.push(format!(
+                    "{waiting} draft(s) wait for approval: they stay in the state file and come back at the next start."
+                ));
+            }
+            text.push("Quit anyway? y: quit · any other key: stay".to_string());
+            let lines: Vec<String> = text.iter().flat_map(|t| super::wrap::wrap(t, 52)).collect();
+            let area = centered(frame.area(), 56, u16::try_from(lines.len() + 2).unwrap_or(8));
             frame.render_widget(Clear, area);
-            frame.render_widget(
-                Paragraph::new("A triage is still running.\nQuit anyway? y: quit · any other key: stay")
-                    .block(Block::bordered().title(" Quit? ")),
-                area,
-            );
+            frame.render_widget(Paragraph::new(lines.join("\n")).block(Block::bordered().title(" Quit? ")), area);
         }
         _ => {}
     }
@@ -243,9 +251,20 @@ fn item_lines(app: &App, item: &Item, selected: bool, theme: Theme, out: &mut Ve
                 Span::styled(c.tool.clone(), Style::default().add_modifier(Modifier::BOLD)),
             ];
             spans.push(Span::styled(format!("  {:.1}s", elapsed as f64 / 1000.0), theme.dim()));
-            if let Some(id) = &c.workflow_id {
-                let status = c.dispatch_status.map_or("", CommandStatus::as_str);
-                spans.push(Span::styled(format!("  wf {} {status}", &id[..id.len().min(8)]), theme.dim()));
+            match (&c.workflow_id, c.unclaimed_since) {
+                // Honest waits: nobody in the cluster has picked the task up yet.
+                (Some(_), Some(since)) if c.ok.is_none() => spans.push(Span::styled(
+                    format!(
+                        "  waiting for the in-cluster agent… {:.0}s",
+                        app.now_ms.saturating_sub(since) as f64 / 1000.0
+                    ),
+                    theme.fg(Color::Yellow),
+                )),
+                (Some(id), _) => {
+                    let status = c.dispatch_status.map_or("", CommandStatus::as_str);
+                    spans.push(Span::styled(format!("  wf {} {status}", &id[..id.len().min(8)]), theme.dim()));
+                }
+                (None, _) => {}
             }
             if !c.args.is_empty() {
                 spans.push(Span::styled(format!("  {}", c.args), theme.dim()));

@@ -324,9 +324,19 @@ impl Toolbox {
                 workflow_id: id.into(),
             });
         };
+        let claimed = |claimed: bool| emit(Event::DispatchClaimed { alert_ts, call_id: call_id.into(), claimed });
         let key = scope.idempotency_key(workflow, params);
-        let (workflow_id, ended, elapsed) =
-            dispatch::dispatch(&self.conductor, &incident.context, command, params, self.timing, &key, started).await?;
+        let (workflow_id, ended, elapsed) = dispatch::dispatch(
+            &self.conductor,
+            &incident.context,
+            command,
+            params,
+            self.timing,
+            &key,
+            started,
+            claimed,
+        )
+        .await?;
         emit(Event::DispatchFinished {
             alert_ts,
             call_id: call_id.into(),
