@@ -24,6 +24,22 @@ pub enum SkipReason {
     Rejected,
 }
 
+impl SkipReason {
+    /// The reason in plain words (the headless lines and the console).
+    pub fn words(self) -> &'static str {
+        match self {
+            SkipReason::Stale => "stale (older than the look-back)",
+            SkipReason::ClaimedElsewhere => "another instance claimed it",
+            SkipReason::AlreadyAnswered => "the thread already has a triage reply",
+            SkipReason::NotAnAlert => "not an alert",
+            SkipReason::PolicyNever => "post policy is never",
+            SkipReason::QueuedForApproval => "queued for approval",
+            SkipReason::Interrupted => "interrupted",
+            SkipReason::Rejected => "rejected by the operator",
+        }
+    }
+}
+
 /// The outside services whose health the front-ends show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -117,8 +117,20 @@ async fn post_never_makes_no_slack_writes_and_prints_the_replies() {
     assert!(writes.is_empty(), "{writes:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.matches("*Issue*: ").count(), common::shipped_alerts(), "{stdout}");
+    // Events are lines on stdout in plain words, keyed by cluster and kind; a summary ends the run.
+    let keyed = regex::Regex::new(r"^not sent  [a-z0-9-]+ [A-Z_,]+  post policy is never$").unwrap();
+    for line in stdout.lines().filter(|l| l.starts_with("not sent")) {
+        assert!(keyed.is_match(line), "keyed by cluster and kind, in plain words: {line}");
+    }
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("not sent")).count(), common::shipped_alerts(), "{stdout}");
+    let last = stdout.lines().last().unwrap();
+    let n = common::shipped_alerts();
+    assert!(
+        last.starts_with(&format!("done      {n} alert(s): 0 posted, 0 queued, {n} not sent, 0 failed, in ")),
+        "{last}"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("not sent") && stderr.contains("PolicyNever"), "{stderr}");
+    assert!(!stderr.contains("not sent"), "events are not on stderr: {stderr}");
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use crate::conductor::dispatch::Timing;
 use crate::config::{Config, ConfigError, ReasonerKind, Sources};
 use crate::core;
 use crate::domain::Ts;
-use crate::headless::human_line;
+use crate::headless::Printer;
 use crate::reasoner::Reasoner;
 use crate::reasoner::agent::{ModelAgent, Wire};
 use crate::sim::{self, SimOptions, Simulator};
@@ -137,8 +137,9 @@ async fn triage(cli: &Cli, execution_id: &str) -> u8 {
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {
+        let lines = Printer::new(false, false);
         while let Some(e) = rx.recv().await {
-            if let Some(line) = human_line(&e) {
+            if let Some(line) = lines.line(&e) {
                 crate::output::err(format_args!("{line}"));
             }
         }

@@ -75,10 +75,9 @@ pub(super) async fn watch(cli: &Cli) -> u8 {
         }
         return code;
     }
-    // The log goes to its file; headless, stderr carries the printer's lines only, so that each
-    // error is said once.
-    let _logs = logging::init(&config.log_dir, config.log_keep, &config.log_filter, false);
-    let printer = Printer { json: cli.run.json, replies_on_stdout: config.post == crate::config::PostPolicy::Never };
+    // The log goes to its file, and headless (not --json) to stderr; the events go to stdout.
+    let _logs = logging::init(&config.log_dir, config.log_keep, &config.log_filter, headless && !cli.run.json);
+    let printer = Printer::new(cli.run.json, config.post == crate::config::PostPolicy::Never);
     tracing::info!(
         channel = %services.channel, slack = %config.slack.api_url, conductor = config.conductor.server_url.as_deref().unwrap_or(""),
         post = ?config.post, state = %config.state_file.display(), demo = config.demo, "oncall-triage started"
@@ -140,6 +139,12 @@ pub(super) async fn watch(cli: &Cli) -> u8 {
         }
     }
     let stop = follow(&mut handle, &mut signals, headless.then_some(&printer), stop).await;
+    if headless
+        && cli.run.once
+        && let Some(summary) = printer.summary()
+    {
+        crate::output::out(format_args!("{summary}"));
+    }
     match (handle.finish().await, stop) {
         (_, Stop::Interrupted) => EXIT_INTERRUPTED,
         (Err(e @ (CoreError::Poll(_) | CoreError::State(_) | CoreError::Closed | CoreError::Deferred(_))), _) => {

@@ -361,7 +361,7 @@ impl App {
             Event::AlertSkipped { alert_ts, reason } => self.with(alert_ts, |a| {
                 a.state =
                     if reason == SkipReason::ClaimedElsewhere { RowState::ClaimedElsewhere } else { RowState::Skipped };
-                a.note(format!("skipped: {}", reason_words(reason)));
+                a.note(format!("skipped: {}", reason.words()));
             }),
             Event::TriageStarted { alert_ts, reasoner, .. } => self.with(alert_ts, |a| a.started(&reasoner)),
             Event::ToolStarted { alert_ts, call_id, tool, args } => {
@@ -418,7 +418,7 @@ impl App {
             }
             Event::PostSkipped { alert_ts, reason } => self.with(alert_ts, |a| {
                 a.state = if reason == SkipReason::Rejected { RowState::Rejected } else { RowState::Skipped };
-                a.note(format!("not posted: {}", reason_words(reason)));
+                a.note(format!("not posted: {}", reason.words()));
             }),
             Event::TriageFailed { alert_ts, error, cause } => self.failed(alert_ts, error, cause),
             Event::PollFinished { next_poll_in_ms, .. } => self.polled(next_poll_in_ms),
@@ -544,18 +544,5 @@ impl App {
         }
         self.error = Some(error);
         self.error_from = Some(service);
-    }
-}
-
-fn reason_words(reason: SkipReason) -> &'static str {
-    match reason {
-        SkipReason::Stale => "stale (older than the look-back)",
-        SkipReason::ClaimedElsewhere => "another instance claimed it",
-        SkipReason::AlreadyAnswered => "the thread already has a triage reply",
-        SkipReason::NotAnAlert => "not an alert",
-        SkipReason::PolicyNever => "post policy is never",
-        SkipReason::QueuedForApproval => "queued for approval",
-        SkipReason::Interrupted => "interrupted",
-        SkipReason::Rejected => "rejected by the operator",
     }
 }

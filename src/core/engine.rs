@@ -52,12 +52,16 @@ impl Engine {
                     next_poll_in_ms: (mode != Mode::Once).then_some(interval.as_millis() as u64),
                 }),
                 Err(e) => {
-                    tracing::error!(error = %e, "poll failed");
+                    // `--once` ends with this error as its last line: said there, once.
+                    if mode == Mode::Once {
+                        tracing::debug!(error = %e, "poll failed");
+                    } else {
+                        tracing::error!(error = %e, "poll failed");
+                    }
                     let service = match e {
                         CoreError::Poll(_) | CoreError::Closed | CoreError::Deferred(_) => Service::Slack,
                         CoreError::State(_) => Service::State,
                     };
-                    // `--once` ends with this error as its last line: said there, once.
                     if mode != Mode::Once {
                         self.shared.emit(Event::ServiceError { service, error: e.to_string() });
                     }
