@@ -51,8 +51,9 @@ pub struct RunFlags {
     #[arg(long, requires = "no_tui")]
     pub once: bool,
 
-    /// Run against the built-in simulator; no credentials, never touches a real workspace. e.g. --demo
-    #[arg(long)]
+    /// Run against the built-in simulator; no credentials, never touches a real workspace; also
+    /// after a subcommand (triage, doctor). e.g. --demo
+    #[arg(long, global = true)]
     pub demo: bool,
 
     /// Headless: print events as JSON Lines on stdout (nothing else goes to stdout). e.g. --json
@@ -60,7 +61,7 @@ pub struct RunFlags {
     pub json: bool,
 
     /// With --demo: load scenario files from DIR instead of the embedded ones. e.g. --scenarios assets/scenarios
-    #[arg(long, value_name = "DIR", requires = "demo")]
+    #[arg(long, global = true, value_name = "DIR", requires = "demo")]
     pub scenarios: Option<PathBuf>,
 }
 

@@ -444,3 +444,16 @@ async fn every_root_cause_names_a_concrete_thing_or_what_was_ruled_out() {
         }
     }
 }
+
+#[test]
+fn demo_works_after_the_subcommand_too() {
+    let id = common::ACME_EXECUTION;
+    for args in [vec!["triage", id, "--demo"], vec!["--demo", "triage", id]] {
+        let out = binary().args(&args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.starts_with("*Issue*: [MAJOR] acme-prod"), "{args:?}: {stdout}");
+    }
+    let out = binary().args(["doctor", "--demo"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}

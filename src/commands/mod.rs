@@ -116,16 +116,35 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
+/// The settings a command runs with, the simulator behind them with `--demo` (its scenarios
+/// from `--scenarios`), the secrets registered with the redactor; or the exit code.
+pub(super) async fn configured(cli: &Cli) -> Result<(Config, Option<Simulator>), u8> {
+    let demo = cli.run.demo;
+    let mut config = load_config(cli, demo).map_err(|e| fail(EXIT_USAGE, e))?;
+    let simulator = if demo {
+        let scenarios = load_scenarios(cli.run.scenarios.as_deref()).map_err(|e| fail(EXIT_USAGE, e))?;
+        let sim = Simulator::start(scenarios, SimOptions::default())
+            .await
+            .map_err(|e| fail(EXIT_FAILED, format!("cannot start the simulator: {e}")))?;
+        sim.configure(&mut config);
+        config.conductor.stuck_after = config.conductor.stuck_after.min(crate::sim::SIMULATED_STUCK_AFTER);
+        Some(sim)
+    } else {
+        None
+    };
+    crate::redact::register_secrets(config.secret_values());
+    Ok((config, simulator))
+}
+
 async fn triage(cli: &Cli, execution_id: &str) -> u8 {
-    let config = match load_config(cli, false) {
-        Ok(c) => c,
-        Err(e) => return fail(EXIT_USAGE, e),
+    let (config, _simulator) = match configured(cli).await {
+        Ok(set) => set,
+        Err(code) => return code,
     };
     let url = match config.require_conductor() {
         Ok(u) => u.to_string(),
         Err(e) => return fail(EXIT_USAGE, e),
     };
-    crate::redact::register_secrets(config.secret_values());
     let Ok(alert) = alert::parse_text(&format!("/execution/{execution_id}")) else {
         return fail(EXIT_USAGE, format!("{execution_id:?} is not an execution id (a UUID)"));
     };
@@ -161,22 +180,10 @@ async fn triage(cli: &Cli, execution_id: &str) -> u8 {
 /// The checks of the first poll as a checklist to paste into a ticket (`--demo`: against the
 /// simulator).
 async fn doctor(cli: &Cli) -> u8 {
-    let mut config = match load_config(cli, cli.run.demo) {
-        Ok(c) => c,
-        Err(e) => return fail(EXIT_USAGE, e),
+    let (config, _simulator) = match configured(cli).await {
+        Ok(set) => set,
+        Err(code) => return code,
     };
-    let _simulator = if cli.run.demo {
-        match Simulator::start(scenario::embedded().unwrap_or_default(), SimOptions::default()).await {
-            Ok(sim) => {
-                sim.configure(&mut config);
-                Some(sim)
-            }
-            Err(e) => return fail(EXIT_FAILED, format!("cannot start the simulator: {e}")),
-        }
-    } else {
-        None
-    };
-    crate::redact::register_secrets(config.secret_values());
     let token = config.slack.token.clone().unwrap_or_else(|| crate::secret::Secret::new(""));
     let slack = crate::slack::SlackClient::new(&config.slack.api_url, token);
     let conductor_url = config.conductor.server_url.clone().unwrap_or_default();

@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, fail, load_config, load_scenarios, reasoner, toolbox};
+use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, fail, reasoner, toolbox};
 use crate::cli::Cli;
 use crate::config::Config;
 use crate::core::{self, CoreError, CoreHandle, Mode, Services};
 use crate::headless::Printer;
 use crate::logging;
 use crate::protocol::Op;
-use crate::sim::{SimOptions, Simulator};
+use crate::sim::Simulator;
 use crate::slack::SlackClient;
 use crate::store::StateStore;
 
@@ -157,8 +157,7 @@ pub(super) async fn watch(cli: &Cli) -> u8 {
 /// The settings for this run, with the simulator behind them in the demo; an exit code when
 /// they cannot work.
 async fn settings(cli: &Cli) -> Result<(Config, Option<Simulator>), u8> {
-    let demo = cli.run.demo;
-    let mut config = load_config(cli, demo).map_err(|e| fail(EXIT_USAGE, e))?;
+    let (mut config, simulator) = super::configured(cli).await?;
     if !cli.run.no_tui {
         if cli.run.once || cli.run.json {
             return Err(fail(EXIT_USAGE, "--once and --json belong to headless mode: add --no-tui"));
@@ -169,18 +168,6 @@ async fn settings(cli: &Cli) -> Result<(Config, Option<Simulator>), u8> {
         // The console always asks: nothing is posted without the operator's key press.
         config.post = crate::config::PostPolicy::Queue;
     }
-    let simulator = if demo {
-        let scenarios = load_scenarios(cli.run.scenarios.as_deref()).map_err(|e| fail(EXIT_USAGE, e))?;
-        let sim = Simulator::start(scenarios, SimOptions::default())
-            .await
-            .map_err(|e| fail(EXIT_FAILED, format!("cannot start the simulator: {e}")))?;
-        sim.configure(&mut config);
-        config.conductor.stuck_after = config.conductor.stuck_after.min(crate::sim::SIMULATED_STUCK_AFTER);
-        Some(sim)
-    } else {
-        None
-    };
-    crate::redact::register_secrets(config.secret_values());
     Ok((config, simulator))
 }
 
