@@ -267,15 +267,23 @@ fn a_failed_post_leaves_the_draft_waiting() {
 #[test]
 fn selection_filter_and_the_operator_keeps_the_selection() {
     let mut app = streaming();
-    assert_eq!(app.current().unwrap().ts, ts(3), "newest first");
+    // By urgency: the running triage, then the queue by severity (CRIT before WARN).
+    let order: Vec<Ts> = app.rows().map(|a| a.ts).collect();
+    assert_eq!(order, vec![ts(3), ts(0), ts(1)]);
+    assert_eq!(app.current().unwrap().ts, ts(3));
     key(&mut app, KeyCode::Char('j'));
-    assert_eq!(app.current().unwrap().ts, ts(1));
+    assert_eq!(app.current().unwrap().ts, ts(0));
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Down);
-    assert_eq!(app.current().unwrap().ts, ts(0), "stops at the end");
+    assert_eq!(app.current().unwrap().ts, ts(1), "stops at the end");
+    // `s` sorts newest first instead.
+    key(&mut app, KeyCode::Char('s'));
+    let order: Vec<Ts> = app.rows().map(|a| a.ts).collect();
+    assert_eq!(order, vec![ts(3), ts(1), ts(0)]);
+    key(&mut app, KeyCode::Char('s'));
     // A new alert does not move a selection the operator made.
     received(&mut app, 4, Severity::Minor, "coho-prod", AlertKind::AuthStale);
-    assert_eq!(app.current().unwrap().ts, ts(0));
+    assert_eq!(app.current().unwrap().ts, ts(1));
     key(&mut app, KeyCode::Char('/'));
     typed(&mut app, "trey");
     key(&mut app, KeyCode::Enter);
@@ -358,13 +366,13 @@ fn seen(app: &App) -> String {
         Mode::Filter => "filter".to_string(),
         Mode::Edit(_) => "edit".to_string(),
         Mode::Reject(r) => format!("reject {r}"),
-        Mode::Help => "help".to_string(),
+        Mode::Help { scroll } => format!("help {scroll}"),
         Mode::Transcript { scroll } => format!("transcript {scroll}"),
         Mode::ConfirmQuit => "confirm quit".to_string(),
     };
     format!(
-        "{mode} {:?} {:?} {:?} {:?} {} {rows:?} draft {} zoom {}",
-        app.selected, app.focus, app.scroll, app.cursor, app.filter, app.draft_scroll, app.zoom
+        "{mode} {:?} {:?} {:?} {:?} {} {rows:?} draft {} zoom {} sort {:?}",
+        app.selected, app.focus, app.scroll, app.cursor, app.filter, app.draft_scroll, app.zoom, app.sort
     )
 }
 
@@ -412,13 +420,18 @@ fn boxed_words(screen: &str, title: &str) -> String {
 #[test]
 fn every_key_of_the_help_is_handled() {
     // The help is written from the keymap, row by row, and nothing of it is cut at any size.
+    // Where it does not fit, it scrolls line by line: every row is whole in some window.
     for (width, height) in [(140, 40), (80, 24), (60, 30)] {
         let mut app = awaiting();
         key(&mut app, KeyCode::Char('?'));
-        let help = boxed_words(&draw(&mut app, width, height), " Keys ");
+        let mut windows = Vec::new();
+        for _ in 0..60 {
+            windows.push(boxed_words(&draw(&mut app, width, height), " Keys "));
+            key(&mut app, KeyCode::Char('j'));
+        }
         for b in BINDINGS {
             let row = format!("{} {}", b.label(), b.what.split_whitespace().collect::<Vec<_>>().join(" "));
-            assert!(help.contains(&row), "at {width}×{height} the help lacks {row}: {help}");
+            assert!(windows.iter().any(|w| w.contains(&row)), "at {width}×{height} the help lacks {row}: {windows:?}");
         }
     }
     let mut seen_keys = Vec::new();

@@ -28,7 +28,7 @@ pub enum RowState {
 impl RowState {
     pub fn label(self) -> &'static str {
         match self {
-            RowState::New => "new",
+            RowState::New => "queued",
             RowState::ClaimedElsewhere => "claimed elsewhere",
             RowState::Investigating => "investigating",
             RowState::AwaitingApproval => "awaiting approval",
@@ -233,8 +233,13 @@ pub enum Mode {
     Filter,
     Edit(Box<TextArea<'static>>),
     Reject(String),
-    Help,
-    Transcript { scroll: usize },
+    /// The keys, scrolled down by `scroll` lines when they do not fit.
+    Help {
+        scroll: usize,
+    },
+    Transcript {
+        scroll: usize,
+    },
     ConfirmQuit,
 }
 
@@ -284,8 +289,27 @@ pub struct App {
     pub draft_rows: (usize, usize),
     /// The draft fills the investigation pane.
     pub zoom: bool,
+    pub sort: Sort,
     /// The operator chose a selection: events no longer move it.
     pub moved: bool,
+}
+
+/// The order of the alert list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sort {
+    /// What needs the operator first, by severity, then newest.
+    Triage,
+    /// Newest first.
+    Newest,
+}
+
+impl Sort {
+    pub fn name(self) -> &'static str {
+        match self {
+            Sort::Triage => "by urgency",
+            Sort::Newest => "newest first",
+        }
+    }
 }
 
 /// Drafts closer together than this are one burst: one bell.
@@ -319,20 +343,40 @@ impl App {
             draft_of: None,
             draft_rows: (0, 0),
             zoom: false,
+            sort: Sort::Triage,
             moved: false,
         }
     }
 
     /// The alerts the list shows, newest first, filtered.
+    /// The rows in the list's order: by default what needs the operator first (awaiting drafts,
+    /// then running triages, failures, the queue), by severity, newest first; or newest first.
     pub fn rows(&self) -> impl Iterator<Item = &AlertView> {
         let filter = self.filter.to_lowercase();
-        self.alerts.values().rev().filter(move |a| {
-            filter.is_empty()
-                || a.cluster.to_lowercase().contains(&filter)
-                || a.kinds.to_lowercase().contains(&filter)
-                || a.state.label().contains(&filter)
-                || a.severity.is_some_and(|s| s.as_str().to_lowercase().contains(&filter))
-        })
+        let mut rows: Vec<&AlertView> = self
+            .alerts
+            .values()
+            .rev()
+            .filter(move |a| {
+                filter.is_empty()
+                    || a.cluster.to_lowercase().contains(&filter)
+                    || a.kinds.to_lowercase().contains(&filter)
+                    || a.state.label().contains(&filter)
+                    || a.severity.is_some_and(|s| s.as_str().to_lowercase().contains(&filter))
+            })
+            .collect();
+        if self.sort == Sort::Triage {
+            let urgency = |a: &AlertView| match a.state {
+                RowState::AwaitingApproval => 0,
+                RowState::Investigating | RowState::Posting => 1,
+                RowState::Failed => 2,
+                RowState::New => 3,
+                _ => 4,
+            };
+            // Stable: equal rows stay newest first.
+            rows.sort_by_key(|a| (urgency(a), std::cmp::Reverse(a.severity)));
+        }
+        rows.into_iter()
     }
 
     pub fn current(&self) -> Option<&AlertView> {

@@ -29,6 +29,7 @@ pub enum Action {
     DraftDown,
     DraftUp,
     Zoom,
+    Sort,
     Help,
     Quit,
     QuitNow,
@@ -115,13 +116,14 @@ pub const BINDINGS: &[Binding] = &[
     Binding { keys: &[(code(KeyCode::Tab), A::SwitchFocus)], what: "switch focus: alerts ↔ investigation" },
     Binding {
         keys: &[(code(KeyCode::Enter), A::Expand)],
-        what: "expand or fold the call under the cursor (its condensed output)",
+        what: "in the alerts: open the investigation; in it: expand or fold the call under the cursor",
     },
     Binding {
         keys: &[(ctrl('d'), A::HalfPageDown), (ctrl('u'), A::HalfPageUp)],
         what: "scroll the investigation half a page",
     },
     Binding { keys: &[(key('/'), A::Filter)], what: "filter alerts (cluster, kind, state, severity); Esc clears" },
+    Binding { keys: &[(key('s'), A::Sort)], what: "sort the alerts: by urgency (awaiting first) or newest first" },
     Binding { keys: &[(key('n'), A::NextAwaiting)], what: "next alert awaiting approval" },
     Binding {
         keys: &[(key(' '), A::DraftDown), (key('b'), A::DraftUp)],

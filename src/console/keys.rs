@@ -5,7 +5,7 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, MouseEvent, MouseEventKind};
 use ratatui_textarea::TextArea;
 
-use super::app::{AlertView, App, Effect, Focus, Item, Mode, RowState};
+use super::app::{AlertView, App, Effect, Focus, Item, Mode, RowState, Sort};
 use super::keymap::{self, Action, Key};
 use crate::domain::Ts;
 use crate::protocol::Op;
@@ -137,8 +137,12 @@ impl App {
                 }
                 None
             }
-            Mode::Help => {
-                self.mode = Mode::Normal;
+            Mode::Help { scroll } => {
+                match keymap::action(key) {
+                    Some(Action::Down | Action::DraftDown) => *scroll += 1,
+                    Some(Action::Up | Action::DraftUp) => *scroll = scroll.saturating_sub(1),
+                    _ => self.mode = Mode::Normal,
+                }
                 None
             }
             Mode::Transcript { scroll } => {
@@ -187,7 +191,12 @@ impl App {
             Action::HalfPageDown => self.scroll_by(page / 2),
             Action::HalfPageUp => self.scroll_by(-page / 2),
             Action::SwitchFocus => self.focus = if alerts { Focus::Stream } else { Focus::Alerts },
+            Action::Expand if alerts => self.focus = Focus::Stream,
             Action::Expand => self.expand(),
+            Action::Sort => {
+                self.sort = if self.sort == Sort::Triage { Sort::Newest } else { Sort::Triage };
+                self.moved = true;
+            }
             Action::Filter => {
                 self.focus = Focus::Alerts;
                 self.mode = Mode::Filter;
@@ -211,7 +220,7 @@ impl App {
                 self.draft_scroll = self.draft_scroll.saturating_sub(self.draft_rows.0.saturating_sub(1).max(1))
             }
             Action::Zoom => self.zoom = !self.zoom,
-            Action::Help => self.mode = Mode::Help,
+            Action::Help => self.mode = Mode::Help { scroll: 0 },
             Action::Quit if self.running() || self.count(RowState::AwaitingApproval) > 0 => {
                 self.mode = Mode::ConfirmQuit
             }

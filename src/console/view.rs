@@ -87,7 +87,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Drawn {
     let drawn = investigation(frame, app, right, theme);
     status_bar(frame, app, status, theme);
     match &app.mode {
-        Mode::Help => help(frame, theme),
+        Mode::Help { scroll } => help(frame, *scroll, theme),
         Mode::Transcript { scroll } => transcript(frame, app, *scroll, theme),
         Mode::ConfirmQuit => {
             let (running, waiting) = (app.count(RowState::Investigating), app.count(RowState::AwaitingApproval));
@@ -125,11 +125,23 @@ fn alerts(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
     let focused = app.focus == Focus::Alerts && matches!(app.mode, Mode::Normal | Mode::Filter);
     let total = app.rows().count();
     let title = if app.filter.is_empty() && !matches!(app.mode, Mode::Filter) {
-        format!(" Alerts ({total}) ")
+        format!(" Alerts ({total}) · {} ", app.sort.name())
     } else {
         format!(" Alerts ({total}) /{}{} ", app.filter, if matches!(app.mode, Mode::Filter) { "▏" } else { "" })
     };
-    let block = Block::bordered().title(title).border_style(if focused { theme.fg(Color::Cyan) } else { theme.dim() });
+    // Two lines a row; the window keeps the selection in view; markers say what lies beyond.
+    let fit = (area.height.saturating_sub(2) as usize / 2).max(1);
+    let position = app.selected.and_then(|s| app.rows().position(|a| a.ts == s)).unwrap_or(0);
+    let first = position.saturating_sub(fit - 1);
+    let (above, below) = (first, total.saturating_sub(first + fit));
+    let mut block =
+        Block::bordered().title(title).border_style(if focused { theme.fg(Color::Cyan) } else { theme.dim() });
+    if above > 0 {
+        block = block.title(Line::styled(format!(" ↑ {above} more "), theme.fg(Color::Yellow)).right_aligned());
+    }
+    if below > 0 {
+        block = block.title_bottom(Line::styled(format!(" ↓ {below} more "), theme.fg(Color::Yellow)));
+    }
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if total == 0 {
@@ -142,9 +154,6 @@ fn alerts(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
         return;
     }
     // Two lines a row; only the rows that fit are built.
-    let fit = (inner.height as usize / 2).max(1);
-    let position = app.selected.and_then(|s| app.rows().position(|a| a.ts == s)).unwrap_or(0);
-    let first = position.saturating_sub(fit - 1);
     let mut lines = Vec::with_capacity(fit * 2);
     for (i, a) in app.rows().enumerate().skip(first).take(fit) {
         let selected = i == position;
@@ -460,7 +469,7 @@ fn status_bar(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn help(frame: &mut Frame, theme: Theme) {
+fn help(frame: &mut Frame, scroll: usize, theme: Theme) {
     const LABEL: usize = 16;
     let width = 84.min(frame.area().width);
     let text_width = usize::from(width).saturating_sub(LABEL + 2);
@@ -475,8 +484,16 @@ fn help(frame: &mut Frame, theme: Theme) {
     let footer = "Nothing is posted without a or Ctrl+S. Any key closes this.";
     lines.extend(wrap(footer, usize::from(width).saturating_sub(2)).into_iter().map(|l| Line::styled(l, theme.dim())));
     let area = centered(frame.area(), width, u16::try_from(lines.len() + 2).unwrap_or(u16::MAX));
+    // Taller than the screen: it scrolls (j/k), and says how much is below.
+    let rows = usize::from(area.height.saturating_sub(2));
+    let scroll = scroll.min(lines.len().saturating_sub(rows));
+    let below = lines.len().saturating_sub(scroll + rows);
+    let mut block = Block::bordered().title(" Keys ");
+    if below > 0 {
+        block = block.title_bottom(Line::styled(format!(" ↓ {below} more · j scrolls "), theme.fg(Color::Yellow)));
+    }
     frame.render_widget(Clear, area);
-    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" Keys ")), area);
+    frame.render_widget(Paragraph::new(lines.into_iter().skip(scroll).collect::<Vec<_>>()).block(block), area);
 }
 
 /// The whole alert: every call with its output, the model's text, the reply.
