@@ -181,7 +181,9 @@ fn snapshot_rejecting_then_rejected() {
     let effect = key(&mut app, KeyCode::Enter);
     assert_eq!(effect, Some(Effect::Op(Op::Reject { alert_ts: ts(3), reason: Some("known issue".into()) })));
     app.apply(Event::PostSkipped { alert_ts: ts(3), reason: SkipReason::Rejected });
-    insta::assert_snapshot!("rejected", draw(&mut app, 120, 30));
+    let screen = draw(&mut app, 120, 30);
+    assert_eq!(screen.matches("known issue").count(), 2, "the reason is on the row and over the pane:\n{screen}");
+    insta::assert_snapshot!("rejected", screen);
 }
 
 #[test]
@@ -369,6 +371,7 @@ fn seen(app: &App) -> String {
         Mode::Help { scroll } => format!("help {scroll}"),
         Mode::Transcript { scroll } => format!("transcript {scroll}"),
         Mode::ConfirmQuit => "confirm quit".to_string(),
+        Mode::ConfirmDiscard(_) => "confirm discard".to_string(),
     };
     format!(
         "{mode} {:?} {:?} {:?} {:?} {} {rows:?} draft {} zoom {} sort {:?}",
@@ -590,4 +593,21 @@ fn a_burst_of_drafts_rings_one_bell() {
     app.now_ms = 20_000;
     app.apply(Event::PostQueued { alert_ts: ts(1), reason: SkipReason::QueuedForApproval });
     assert!(app.ring, "a draft after a quiet spell rings again");
+}
+
+#[test]
+fn esc_on_an_edited_draft_asks_before_the_edit_is_lost() {
+    let mut app = awaiting();
+    key(&mut app, KeyCode::Char('e'));
+    typed(&mut app, "Checked by on-call. ");
+    key(&mut app, KeyCode::Esc);
+    assert!(matches!(app.mode, Mode::ConfirmDiscard(_)), "asked first");
+    assert!(draw(&mut app, 120, 30).contains("Discard your edit"));
+    key(&mut app, KeyCode::Char('n'));
+    let Mode::Edit(area) = &app.mode else { panic!("back to the edit") };
+    assert!(area.lines().join("\n").starts_with("Checked by on-call. "), "the edit is kept");
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('y'));
+    assert!(matches!(app.mode, Mode::Normal));
+    assert_eq!(app.current().unwrap().draft.as_deref(), Some(DRAFT), "discarded: the draft is as it was");
 }

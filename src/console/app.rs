@@ -135,6 +135,8 @@ pub struct AlertView {
     pub draft_seen: bool,
     /// `a` was pressed before the draft's end was seen: the pane says how to see it.
     pub approve_blocked: bool,
+    /// The operator's reason for rejecting the draft, when they gave one.
+    pub reject_reason: Option<String>,
 }
 
 impl AlertView {
@@ -161,6 +163,7 @@ impl AlertView {
             resolved_at: None,
             draft_seen: false,
             approve_blocked: false,
+            reject_reason: None,
         }
     }
 
@@ -232,6 +235,8 @@ pub enum Mode {
     Normal,
     Filter,
     Edit(Box<TextArea<'static>>),
+    /// Esc on an edit that changed the draft: discard it? The edit is kept until answered.
+    ConfirmDiscard(Box<TextArea<'static>>),
     Reject(String),
     /// The keys, scrolled down by `scroll` lines when they do not fit.
     Help {

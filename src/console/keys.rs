@@ -101,10 +101,24 @@ impl App {
                         self.mode = Mode::Normal;
                         return self.approve(Some(text));
                     }
-                    Key { code: KeyCode::Esc, .. } => self.mode = Mode::Normal,
+                    Key { code: KeyCode::Esc, .. } => {
+                        let edited = area.lines().join("\n");
+                        let unchanged = self.current().and_then(|a| a.draft.as_deref()) == Some(edited.as_str());
+                        self.mode = match std::mem::replace(&mut self.mode, Mode::Normal) {
+                            Mode::Edit(area) if !unchanged => Mode::ConfirmDiscard(area),
+                            _ => Mode::Normal,
+                        };
+                    }
                     _ => {
                         area.input(key);
                     }
+                }
+                None
+            }
+            Mode::ConfirmDiscard(_) => {
+                let back = std::mem::replace(&mut self.mode, Mode::Normal);
+                if let (Mode::ConfirmDiscard(area), false) = (back, matches!(key.code, KeyCode::Char('y'))) {
+                    self.mode = Mode::Edit(area);
                 }
                 None
             }
@@ -112,7 +126,9 @@ impl App {
                 Some(Line::Done) => {
                     let reason = Some(reason.trim().to_string()).filter(|r| !r.is_empty());
                     self.mode = Mode::Normal;
-                    let ts = self.current().filter(|a| a.state == RowState::AwaitingApproval)?.ts;
+                    let a = self.current_mut().filter(|a| a.state == RowState::AwaitingApproval)?;
+                    a.reject_reason.clone_from(&reason);
+                    let ts = a.ts;
                     Some(Effect::Op(Op::Reject { alert_ts: ts, reason }))
                 }
                 Some(Line::Cancel) => {

@@ -174,6 +174,9 @@ fn alerts(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
         };
         let mut tail =
             vec![Span::raw("    "), Span::styled(format!("{spinner}{}", a.state.label()), theme.state(a.state))];
+        if let (RowState::Rejected, Some(reason)) = (a.state, &a.reject_reason) {
+            tail.push(Span::styled(format!(": {reason}"), theme.dim()));
+        }
         if let Some(at) = a.resolved_at {
             tail.push(Span::styled(format!("  resolved {}", clock(at)), theme.fg(Color::Green)));
         }
@@ -215,7 +218,7 @@ fn investigation(frame: &mut Frame, app: &App, area: Rect, theme: Theme) -> Draw
         );
         return Drawn { page: usize::from(area.height.saturating_sub(2)).max(1), draft: None };
     };
-    let editing = matches!(app.mode, Mode::Edit(_));
+    let editing = matches!(app.mode, Mode::Edit(_) | Mode::ConfirmDiscard(_));
     // The whole draft must be readable before it is approved: it gets the rows its wrapped
     // lines need (measured by the wrapping that draws them) before the stream gets any, down to
     // a stream of one line; the rest scrolls, with a marker. Zoomed, it has the whole pane.
@@ -374,13 +377,22 @@ fn mrkdwn(line: &str, theme: Theme) -> Line<'static> {
 }
 
 fn draft(frame: &mut Frame, app: &App, a: &AlertView, lines: Vec<Line<'static>>, area: Rect, theme: Theme) {
-    if let Mode::Edit(textarea) = &app.mode {
+    if let Mode::Edit(textarea) | Mode::ConfirmDiscard(textarea) = &app.mode {
         let block = Block::bordered()
             .title(" Edit the reply — Ctrl+S posts · Esc cancels ")
             .border_style(theme.fg(Color::Yellow));
         let inner = block.inner(area);
         frame.render_widget(block, area);
         frame.render_widget(&**textarea, inner);
+        if matches!(app.mode, Mode::ConfirmDiscard(_)) {
+            let dialog = centered(area, 44, 4);
+            frame.render_widget(Clear, dialog);
+            frame.render_widget(
+                Paragraph::new("Discard your edit of the draft?\ny: discard · any other key: keep editing")
+                    .block(Block::bordered().title(" Discard? ").border_style(theme.fg(Color::Yellow))),
+                dialog,
+            );
+        }
         return;
     }
     let (title, hint, border) = match a.state {
@@ -397,8 +409,9 @@ fn draft(frame: &mut Frame, app: &App, a: &AlertView, lines: Vec<Line<'static>>,
         _ => (" Reply ", "", theme.dim()),
     };
     let resolved = a.resolved_at.map(|at| format!(" resolved since {} —", clock(at)));
-    let title = match resolved {
-        Some(r) if a.state == RowState::AwaitingApproval => format!("{r}{title}"),
+    let title = match (resolved, &a.reject_reason) {
+        (Some(r), _) if a.state == RowState::AwaitingApproval => format!("{r}{title}"),
+        (_, Some(reason)) if a.state == RowState::Rejected => format!("{title}— {reason} "),
         _ => title.to_string(),
     };
     let rows = usize::from(area.height.saturating_sub(2));
