@@ -25,8 +25,6 @@ pub enum TriageError {
     /// pending and is tried again).
     #[error("{0}")]
     ConductorOutage(String),
-    #[error(transparent)]
-    Model(#[from] crate::reasoner::agent::AgentError),
 }
 
 /// Reads the execution and reasons to a hypothesis, reporting each step as events.
@@ -53,7 +51,17 @@ pub async fn investigate(
     }
     let h = match reasoner {
         Reasoner::Playbook => playbook::triage(alert, &inv, &incident).await,
-        Reasoner::Model(agent) => agent.triage(alert, &inv, &incident).await?,
+        // A model that fails, stalls or answers with something unpostable is replaced by the
+        // playbook, over the same evidence (its calls are served from the model's results).
+        Reasoner::Model(agent) => match agent.triage(alert, &inv, &incident).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(alert_ts = %alert_ts, error = %e, "the model's triage is replaced by the playbook's");
+                let mut h = playbook::triage(alert, &inv, &incident).await;
+                h.findings.push(format!("The model's analysis was unavailable ({e}); this is the playbook's."));
+                h
+            }
+        },
     };
     // Evidence cut short by our own outage is no finding about the cluster.
     match inv.outage() {
@@ -87,7 +95,6 @@ pub(super) async fn outcome(shared: &Shared, scope: Scope, alert: &Alert) -> Res
             });
             Ok(Outcome { text, root_cause: Some(h.root_cause_line()), failed: false })
         }
-        Err(TriageError::Model(e)) => Err(Ours { error: e.to_string(), service: Service::Model }),
         Err(TriageError::ConductorOutage(e)) => Err(Ours { error: e, service: Service::Conductor }),
         Err(e @ TriageError::IncidentUnavailable(_)) => {
             // The alert's own problem (its execution is not there, or carries no cluster): said

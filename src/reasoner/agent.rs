@@ -24,6 +24,8 @@ use crate::secret::Secret;
 use crate::tools::ToolOutput;
 
 const RETRIES: u32 = 3;
+/// Tool calls of one turn that are run; the stream is not read past them.
+pub const MAX_CALLS_PER_TURN: usize = 8;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 pub struct ModelAgent {
@@ -205,6 +207,11 @@ impl ModelAgent {
         let mut parser = SseParser::default();
         let mut turn = Turn::default();
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.unreachable(e))? {
+            // A runaway turn (the same call again and again) is not read past the cap.
+            if turn.calls.len() > MAX_CALLS_PER_TURN {
+                turn.wants_tools = true;
+                return Ok(Ok(turn));
+            }
             for ev in parser.push(&chunk) {
                 let step = self.wire.format().on_event(&mut turn, &ev)?;
                 match step {
@@ -248,14 +255,10 @@ impl ModelAgent {
         }
         let mut messages = vec![json!({"role": "user", "content": question})];
         let mut spent = 0u64;
-        let mut last_text = String::new();
         let mut recorded = 0;
         for _ in 0..self.max_steps {
             let turn = self.turn(&system, &messages, inv).await?;
             spent += turn.output_tokens;
-            if !turn.text.trim().is_empty() {
-                last_text = turn.text.clone();
-            }
             let reply = self.wire.format().assistant(&turn);
             // The flight recorder gets what was new in this request, and the reply.
             let _ = inv.events.send(Event::ModelTurn {
@@ -266,7 +269,7 @@ impl ModelAgent {
             messages.push(reply);
             recorded = messages.len();
             if !turn.wants_tools || turn.calls.is_empty() {
-                return Ok(parse_reply(&turn.text, alert));
+                return usable(&turn, alert);
             }
             let answers = run_calls(inv, &turn).await;
             messages.extend(self.wire.format().tool_results(&answers));
@@ -274,21 +277,55 @@ impl ModelAgent {
                 break;
             }
         }
-        // Out of steps or budget: the best answer so far, said to be unfinished.
-        let mut h = if last_text.contains("*Issue*") { parse_reply(&last_text, alert) } else { parse_reply("", alert) };
-        h.root_cause = None;
-        h.check = Some(format!("the model did not conclude within {} steps", self.max_steps));
-        if h.findings.iter().all(|f| f.is_empty()) {
-            h.findings = vec!["The investigation was stopped before a conclusion.".into()];
-        }
-        Ok(h)
+        Err(AgentError::Unusable(format!("it did not conclude within {} steps or its token budget", self.max_steps)))
     }
 }
 
-/// Every call of the turn at once; answered in the order asked, each by its id.
+/// The final turn as a reply, when it is one that can be posted: finished, in the reply's
+/// sections, with findings and a root cause, and no tool call written as text.
+fn usable(turn: &Turn, alert: &Alert) -> Result<Hypothesis, AgentError> {
+    let text = turn.text.trim();
+    let refuse = |why: &str| Err(AgentError::Unusable(why.to_string()));
+    if turn.cut_off {
+        return refuse("it was cut off at its token limit");
+    }
+    if text.is_empty() {
+        return refuse("it was empty");
+    }
+    if tool_call_text(text) {
+        return refuse("it wrote a tool call as text instead of calling the tool");
+    }
+    if !text.contains("*Findings*:") || !text.contains("*Likely root cause*:") {
+        return refuse("it lacks the reply's sections");
+    }
+    let h = parse_reply(text, alert);
+    if h.findings.iter().all(|f| f.trim().is_empty()) || h.root_cause_line().trim().is_empty() {
+        return refuse("its findings or root cause are empty");
+    }
+    Ok(h)
+}
+
+/// Whether text is a tool call written out: fenced JSON or a bare JSON line with a name and
+/// arguments, or `<tool_call>` / `<tool_response>` tags.
+fn tool_call_text(text: &str) -> bool {
+    static CALL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        crate::patterns::regex(
+            r#"(?s)</?tool_(?:call|response)>|\{\s*"(?:name|function|tool)"\s*:\s*"[a-z_]+"\s*,\s*"(?:arguments|parameters|input|args)"\s*:"#,
+        )
+    });
+    CALL.is_match(text)
+}
+
+/// Every call of the turn at once (at most `MAX_CALLS_PER_TURN`; the rest get a tool error);
+/// answered in the order asked, each by its id.
 async fn run_calls(inv: &Investigation, turn: &Turn) -> Vec<Answer> {
     let mut set = tokio::task::JoinSet::new();
     for (i, call) in turn.calls.values().enumerate() {
+        if i >= MAX_CALLS_PER_TURN {
+            let error = format!("tool error: over the cap of {MAX_CALLS_PER_TURN} tool calls in one turn; not run");
+            set.spawn(std::future::ready((i, (call.id.clone(), error, true))));
+            continue;
+        }
         let inv = inv.clone();
         let call = call.clone();
         set.spawn(async move {

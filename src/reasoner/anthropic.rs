@@ -38,7 +38,7 @@ impl Format for Anthropic {
             .iter()
             .map(|t| json!({"name": t.name(), "description": t.description(), "input_schema": t.input_schema()}))
             .collect();
-        json!({"model": model, "max_tokens": 2048, "system": system, "stream": true, "tools": tools, "messages": messages})
+        json!({"model": model, "max_tokens": 2048, "temperature": 0, "system": system, "stream": true, "tools": tools, "messages": messages})
     }
 
     fn authorize(&self, req: reqwest::RequestBuilder, key: Option<&Secret>) -> reqwest::RequestBuilder {
@@ -79,7 +79,9 @@ impl Format for Anthropic {
                 }
             }
             "message_delta" => {
-                turn.wants_tools = data.pointer("/delta/stop_reason").and_then(Value::as_str) == Some("tool_use");
+                let stop = data.pointer("/delta/stop_reason").and_then(Value::as_str);
+                turn.wants_tools = stop == Some("tool_use");
+                turn.cut_off = stop == Some("max_tokens");
                 turn.output_tokens = data.pointer("/usage/output_tokens").and_then(Value::as_u64).unwrap_or(0);
                 Step::Go
             }

@@ -43,8 +43,8 @@ impl Format for OpenAi {
             .collect();
         let mut all = vec![json!({"role": "system", "content": system})];
         all.extend_from_slice(messages);
-        json!({"model": model, "max_tokens": 2048, "stream": true, "stream_options": {"include_usage": true},
-               "tools": tools, "messages": all})
+        json!({"model": model, "max_tokens": 2048, "temperature": 0, "stream": true, "stream_options": {"include_usage": true},
+               "tools": tools, "parallel_tool_calls": true, "messages": all})
     }
 
     fn authorize(&self, req: reqwest::RequestBuilder, key: Option<&Secret>) -> reqwest::RequestBuilder {
@@ -72,6 +72,7 @@ impl Format for OpenAi {
         let Some(choice) = data.pointer("/choices/0") else { return Ok(Step::Go) };
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
             turn.wants_tools = reason == "tool_calls";
+            turn.cut_off = reason == "length";
         }
         let delta = &choice["delta"];
         for fragment in delta["tool_calls"].as_array().into_iter().flatten() {
@@ -104,7 +105,13 @@ impl Format for OpenAi {
         let calls: Vec<Value> = turn
             .calls
             .values()
-            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+            .map(|c| {
+                // Arguments that do not parse go back as `{}` (the call got a tool error): a
+                // server would refuse every later request over them.
+                let arguments =
+                    if serde_json::from_str::<Value>(&c.arguments).is_ok() { c.arguments.as_str() } else { "{}" };
+                json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": arguments}})
+            })
             .collect();
         let content = if turn.text.is_empty() { Value::Null } else { json!(turn.text) };
         if calls.is_empty() {

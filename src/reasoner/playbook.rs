@@ -5,12 +5,13 @@
 //! busiest pod from top, ingress addresses, commands nobody polled, tools that failed. Adding a kind is a row of
 //! `plan` and, where needed, an analyzer; the flow stays the same.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use regex::Regex;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{OnceCell, mpsc};
 use tokio::task::JoinSet;
 
 use crate::conductor::Execution;
@@ -77,6 +78,9 @@ fn plan(kind: AlertKind) -> Plan {
     }
 }
 
+/// A distinct call of a triage: the id of its first call, and its result once it has one.
+type Served = (String, Arc<OnceCell<ToolOutput>>);
+
 /// One triage's tool calls: numbered, reported, run concurrently where independent.
 #[derive(Clone)]
 pub struct Investigation {
@@ -89,7 +93,16 @@ pub struct Investigation {
     calls: Arc<AtomicU32>,
     /// The first call that an outage of Conductor (or of our access to it) stopped.
     outage: Arc<std::sync::Mutex<Option<String>>>,
+    /// Each distinct call's result (by tool and arguments): an identical call, by the playbook
+    /// or a model, is served from the first one and never dispatched again.
+    results: Arc<std::sync::Mutex<HashMap<String, Served>>>,
+    /// Distinct calls made; past `budget` a call gets a tool error instead of a dispatch.
+    made: Arc<AtomicU32>,
+    pub budget: u32,
 }
+
+/// The most distinct tool calls (dispatches, mostly) one triage may make, by default.
+pub const DISPATCH_BUDGET: u32 = 15;
 
 impl Investigation {
     pub fn new(
@@ -106,6 +119,9 @@ impl Investigation {
             events,
             calls: Arc::default(),
             outage: Arc::default(),
+            results: Arc::default(),
+            made: Arc::default(),
+            budget: DISPATCH_BUDGET,
         }
     }
 
@@ -123,6 +139,57 @@ impl Investigation {
     pub async fn call(&self, tool: &str, args: Value) -> ToolOutput {
         let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
         let id = format!("call-{n}");
+        // serde_json maps are ordered: the same arguments make the same key.
+        let key = format!("{tool} {args}");
+        let (first, cell, fresh) = match self.results.lock() {
+            Ok(mut results) => {
+                let fresh = !results.contains_key(&key);
+                let (first, cell) = results.entry(key).or_insert_with(|| (id.clone(), Arc::default())).clone();
+                (first, cell, fresh)
+            }
+            Err(_) => (id.clone(), Arc::default(), true),
+        };
+        if !fresh {
+            // Asked before in this triage: the first call's result, nothing dispatched.
+            let out = cell.get_or_init(|| async { ToolOutput::failed(None, String::new()) }).await.clone();
+            let _ = self.events.send(Event::ToolStarted {
+                alert_ts: self.alert_ts,
+                call_id: id.clone(),
+                tool: tool.to_string(),
+                args: args.clone(),
+            });
+            let _ = self.events.send(Event::ToolFinished {
+                alert_ts: self.alert_ts,
+                call_id: id,
+                ok: out.ok,
+                summary: format!("the same as {first}: served from its result"),
+            });
+            return out;
+        }
+        cell.get_or_init(|| self.run(id, tool, args)).await.clone()
+    }
+
+    async fn run(&self, id: String, tool: &str, args: Value) -> ToolOutput {
+        let made = self.made.fetch_add(1, Ordering::Relaxed) + 1;
+        if made > self.budget {
+            let summary = format!(
+                "tool error: this triage's budget of {} distinct calls is spent; conclude from the evidence gathered",
+                self.budget
+            );
+            let _ = self.events.send(Event::ToolStarted {
+                alert_ts: self.alert_ts,
+                call_id: id.clone(),
+                tool: tool.to_string(),
+                args: args.clone(),
+            });
+            let _ = self.events.send(Event::ToolFinished {
+                alert_ts: self.alert_ts,
+                call_id: id,
+                ok: false,
+                summary: summary.clone(),
+            });
+            return ToolOutput::failed(Tool::from_name(tool), summary);
+        }
         let scope = Scope { alert_ts: self.alert_ts, attempt: self.attempt };
         let out = self.toolbox.run(scope, &id, &self.execution_id, tool, &args, &self.events).await;
         if out.outage

@@ -18,6 +18,9 @@ pub enum AgentError {
     Api(String),
     #[error("model API unreachable: {0} (check {1})")]
     Unreachable(String, &'static str),
+    /// The model answered, but not with a reply that can be posted.
+    #[error("the model's answer is unusable: {0}")]
+    Unusable(String),
 }
 
 /// The two wire formats a model is reached by.
@@ -88,6 +91,8 @@ pub(super) struct Turn {
     /// The model asked for tools (`tool_use` / `tool_calls`).
     pub wants_tools: bool,
     pub output_tokens: u64,
+    /// The model was cut off (`max_tokens` / `length`): its text is unfinished.
+    pub cut_off: bool,
 }
 
 /// What a stream event did to the turn.

@@ -41,7 +41,7 @@ pub struct ToolOutput {
 }
 
 impl ToolOutput {
-    fn failed(tool: Option<Tool>, summary: String) -> ToolOutput {
+    pub fn failed(tool: Option<Tool>, summary: String) -> ToolOutput {
         ToolOutput {
             tool,
             ok: false,
