@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::{Config, ReasonerKind, Sources};
 use crate::domain::{Alert, CommandStatus, Ts};
-use crate::protocol::{Event, wire_name};
+use crate::protocol::{Decision, Event, wire_name};
 use crate::reasoner::Reasoner;
 use crate::reasoner::agent::{ModelAgent, Wire};
 use crate::secret::Secret;
@@ -181,15 +181,31 @@ pub fn export(path: &Path) -> Result<String, ReplayError> {
     let (ts, alert) = alert_of(&t)?;
     let mut md = String::new();
     summary(&mut md, &t, ts, alert);
-    if let Some(text) = t.last(|l| match &l.event {
+    let draft = t.last(|l| match &l.event {
         Event::HypothesisReady { text, .. } => Some(text),
         _ => None,
-    }) {
-        let _ = writeln!(md, "## Reply\n");
+    });
+    // What was posted: the operator's edit when they made one, else the draft.
+    let edit = t.last(|l| match &l.event {
+        Event::Decision { decision: Decision::Edited, text: Some(text), .. } => Some(text),
+        _ => None,
+    });
+    let mut quote = |title: &str, text: &str| {
+        let _ = writeln!(md, "## {title}\n");
         for line in text.lines() {
             let _ = writeln!(md, "> {line}");
         }
         md.push('\n');
+    };
+    match (edit, draft) {
+        (Some(edit), draft) => {
+            quote("Reply (as posted, edited by the operator)", edit);
+            if let Some(draft) = draft {
+                quote("The draft before the edit", draft);
+            }
+        }
+        (None, Some(draft)) => quote("Reply", draft),
+        (None, None) => {}
     }
     for l in &t.lines {
         if let Event::Decision { decision, reason, .. } = &l.event {

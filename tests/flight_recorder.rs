@@ -127,6 +127,22 @@ async fn export_writes_a_markdown_incident_report() {
     }
     let workflow_ids: Vec<String> = sim.conductor().dispatches().iter().filter_map(|d| d.workflow_id.clone()).collect();
     assert!(!workflow_ids.is_empty() && workflow_ids.iter().all(|w| md.contains(w.as_str())), "{md}");
+
+    // After an operator's edit, the report shows what was posted, then the draft it replaced.
+    let alert_ts = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?.get("alert_ts")?.as_str().map(str::to_string))
+        .unwrap();
+    let decision = serde_json::json!({"type": "operator.decision", "time": "2026-12-02T03:00:00Z", "alert_ts": alert_ts,
+        "decision": "edited", "text": "*Issue*: EDITED BY ON-CALL", "reason": null});
+    let mut f = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
+    std::io::Write::write_all(&mut f, format!("{decision}\n").as_bytes()).unwrap();
+    let out = common::run(common::binary(), &["export", file.to_str().unwrap()]).await;
+    let md = String::from_utf8_lossy(&out.stdout);
+    let posted = md.find("## Reply (as posted, edited by the operator)\n\n> *Issue*: EDITED BY ON-CALL").expect(&md);
+    let draft = md.find("## The draft before the edit").expect(&md);
+    assert!(posted < draft, "{md}");
 }
 
 #[test]
