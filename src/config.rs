@@ -67,6 +67,8 @@ pub const SETTINGS: &[&str] = &[
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
     "ONCALL_MODEL",
+    "ONCALL_MODEL_TURN_TIMEOUT",
+    "ONCALL_MODEL_IDLE_TIMEOUT",
     "ONCALL_POST",
     "ONCALL_POLL_INTERVAL",
     "ONCALL_PAGE_SIZE",
@@ -199,6 +201,9 @@ pub struct ReasonerSettings {
     pub anthropic_base_url: String,
     pub openai_key: Option<Secret>,
     pub openai_base_url: String,
+    /// The longest one model turn may take, and the longest its stream may go silent.
+    pub turn_timeout: Duration,
+    pub idle_timeout: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -392,6 +397,8 @@ impl Config {
                 anthropic_base_url: text("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
                 openai_key: get("OPENAI_API_KEY").map(Secret::new),
                 openai_base_url: text("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+                turn_timeout: duration("ONCALL_MODEL_TURN_TIMEOUT", "120s")?,
+                idle_timeout: duration("ONCALL_MODEL_IDLE_TIMEOUT", "30s")?,
             },
             post,
             poll_interval: duration("ONCALL_POLL_INTERVAL", "30s")?,

@@ -291,3 +291,31 @@ async fn anthropic_a_misbehaving_model_never_reaches_the_thread() {
 async fn openai_a_misbehaving_model_never_reaches_the_thread() {
     a_misbehaving_model_never_reaches_the_thread(Wire::OpenAi).await;
 }
+
+/// A model too slow for its turn: the limit that fired is named, and the playbook answers.
+async fn a_model_too_slow_for_its_turn_is_replaced_saying_which_limit_fired(wire: Wire) {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(scripted(dir.path(), json!([{"text": FINAL}])), common::fast_options()).await.unwrap();
+    sim.model().slow_down(Duration::from_secs(3));
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = common::against_in(&sim, home.path());
+    cmd.env("ONCALL_MODEL_TURN_TIMEOUT", "1s");
+    let out =
+        common::run(cmd, &["--no-tui", "--once", "--json", "--reasoner", wire.name(), "--model", "sim-model"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let posts = sim.slack().posts();
+    assert_eq!(posts.len(), 1);
+    let text = &posts[0].text;
+    assert!(text.contains("the model's turn exceeded 1s (ONCALL_MODEL_TURN_TIMEOUT)"), "{text}");
+    assert!(text.contains("OOMKilled") && !text.contains("unreachable"), "{text}");
+}
+
+#[tokio::test]
+async fn anthropic_a_model_too_slow_for_its_turn_is_replaced_saying_which_limit_fired() {
+    a_model_too_slow_for_its_turn_is_replaced_saying_which_limit_fired(Wire::Anthropic).await;
+}
+
+#[tokio::test]
+async fn openai_a_model_too_slow_for_its_turn_is_replaced_saying_which_limit_fired() {
+    a_model_too_slow_for_its_turn_is_replaced_saying_which_limit_fired(Wire::OpenAi).await;
+}

@@ -71,19 +71,27 @@ fn reasoner(config: &Config) -> Result<Reasoner, u8> {
                 )
             })?;
             let model = settings.model.clone().unwrap_or_else(|| "claude-sonnet-4-6".into());
-            Ok(Reasoner::Model(ModelAgent::new(Wire::Anthropic, &settings.anthropic_base_url, Some(key), &model)))
+            Ok(Reasoner::Model(timed(
+                ModelAgent::new(Wire::Anthropic, &settings.anthropic_base_url, Some(key), &model),
+                settings,
+            )))
         }
         ReasonerKind::Openai => {
             // Config::resolve already insisted on the model name for this reasoner.
             let model = settings.model.clone().unwrap_or_default();
-            Ok(Reasoner::Model(ModelAgent::new(
-                Wire::OpenAi,
-                &settings.openai_base_url,
-                settings.openai_key.clone(),
-                &model,
+            Ok(Reasoner::Model(timed(
+                ModelAgent::new(Wire::OpenAi, &settings.openai_base_url, settings.openai_key.clone(), &model),
+                settings,
             )))
         }
     }
+}
+
+/// The agent with the configured turn and idle limits.
+fn timed(mut agent: ModelAgent, settings: &crate::config::ReasonerSettings) -> ModelAgent {
+    agent.turn_timeout = settings.turn_timeout;
+    agent.idle_timeout = settings.idle_timeout;
+    agent
 }
 
 fn load_scenarios(dir: Option<&Path>) -> Result<Vec<scenario::Scenario>, scenario::ScenarioError> {

@@ -36,6 +36,9 @@ pub struct ModelAgent {
     model: String,
     pub max_steps: usize,
     pub token_budget: u64,
+    /// The longest one turn may take, and the longest its stream may go silent.
+    pub turn_timeout: Duration,
+    pub idle_timeout: Duration,
 }
 
 fn system_prompt(kind: AlertKind) -> String {
@@ -113,13 +116,16 @@ impl ModelAgent {
     /// A local OpenAI-compatible server may need no key.
     pub fn new(wire: Wire, base: &str, key: Option<Secret>, model: &str) -> ModelAgent {
         ModelAgent {
-            http: http::client(Duration::from_secs(120)),
+            // The turn and idle limits bound a request; this only stops one that hangs forever.
+            http: http::client(Duration::from_secs(3600)),
             wire,
             base: base.trim_end_matches('/').to_string(),
             key,
             model: model.to_string(),
             max_steps: 12,
             token_budget: 100_000,
+            turn_timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(30),
         }
     }
 
@@ -138,6 +144,17 @@ impl ModelAgent {
             if e.is_connect() { "cannot connect".into() } else { e.to_string() },
             self.wire.format().base_variable(),
         )
+    }
+
+    /// One turn within the turn limit: past it, an error that says which limit fired.
+    async fn timed_turn(&self, system: &str, messages: &[Value], inv: &Investigation) -> Result<Turn, AgentError> {
+        match tokio::time::timeout(self.turn_timeout, self.turn(system, messages, inv)).await {
+            Ok(turn) => turn,
+            Err(_) => Err(AgentError::TimedOut(format!(
+                "the model's turn exceeded {} (ONCALL_MODEL_TURN_TIMEOUT)",
+                humantime::format_duration(self.turn_timeout)
+            ))),
+        }
     }
 
     /// The models the endpoint lists for this key (`GET …/models`, on both wires), or None when
@@ -206,7 +223,17 @@ impl ModelAgent {
     ) -> Result<Result<Turn, String>, AgentError> {
         let mut parser = SseParser::default();
         let mut turn = Turn::default();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| self.unreachable(e))? {
+        loop {
+            let chunk = match tokio::time::timeout(self.idle_timeout, resp.chunk()).await {
+                Ok(chunk) => chunk.map_err(|e| self.unreachable(e))?,
+                Err(_) => {
+                    return Err(AgentError::TimedOut(format!(
+                        "no bytes from the model for {} (ONCALL_MODEL_IDLE_TIMEOUT)",
+                        humantime::format_duration(self.idle_timeout)
+                    )));
+                }
+            };
+            let Some(chunk) = chunk else { break };
             // A runaway turn (the same call again and again) is not read past the cap.
             if turn.calls.len() > MAX_CALLS_PER_TURN {
                 turn.wants_tools = true;
@@ -257,7 +284,7 @@ impl ModelAgent {
         let mut spent = 0u64;
         let mut recorded = 0;
         for _ in 0..self.max_steps {
-            let turn = self.turn(&system, &messages, inv).await?;
+            let turn = self.timed_turn(&system, &messages, inv).await?;
             spent += turn.output_tokens;
             let reply = self.wire.format().assistant(&turn);
             // The flight recorder gets what was new in this request, and the reply.

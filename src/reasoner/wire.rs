@@ -18,6 +18,9 @@ pub enum AgentError {
     Api(String),
     #[error("model API unreachable: {0} (check {1})")]
     Unreachable(String, &'static str),
+    /// The model was too slow: which limit fired, in words.
+    #[error("model API timed out: {0}")]
+    TimedOut(String),
     /// The model answered, but not with a reply that can be posted.
     #[error("the model's answer is unusable: {0}")]
     Unusable(String),

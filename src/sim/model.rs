@@ -22,17 +22,30 @@ pub struct ModelSim {
     key: String,
     scenarios: Vec<Scenario>,
     overloaded: Mutex<usize>,
+    /// Every answer waits this long first (a slow or stuck model).
+    delay: Mutex<std::time::Duration>,
     requests: Mutex<Vec<Value>>,
 }
 
 impl ModelSim {
     pub fn new(key: &str, scenarios: Vec<Scenario>) -> ModelSim {
-        ModelSim { key: key.to_string(), scenarios, overloaded: Mutex::new(0), requests: Mutex::default() }
+        ModelSim {
+            key: key.to_string(),
+            scenarios,
+            overloaded: Mutex::new(0),
+            delay: Mutex::default(),
+            requests: Mutex::default(),
+        }
     }
 
     /// The next `n` requests answer 529 Overloaded with `retry-after: 1`.
     pub fn inject_overloaded(&self, n: usize) {
         *self.overloaded.lock().unwrap_or_else(|p| p.into_inner()) += n;
+    }
+
+    /// From now on every answer waits `delay` before it starts (a model too slow for its turn).
+    pub fn slow_down(&self, delay: std::time::Duration) {
+        *self.delay.lock().unwrap_or_else(|p| p.into_inner()) = delay;
     }
 
     /// The request bodies received (the conversation the product sent).
@@ -181,6 +194,8 @@ async fn next_turn(
         return Scripted::Refused(error(StatusCode::BAD_REQUEST, "invalid_request_error", "the body must be JSON"));
     };
     sim.requests.lock().unwrap_or_else(|p| p.into_inner()).push(request.clone());
+    let delay = *sim.delay.lock().unwrap_or_else(|p| p.into_inner());
+    tokio::time::sleep(delay).await;
     {
         let mut left = sim.overloaded.lock().unwrap_or_else(|p| p.into_inner());
         if *left > 0 {
