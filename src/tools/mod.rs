@@ -111,7 +111,7 @@ impl Tool {
     /// JSON Schema of the arguments.
     pub fn input_schema(self) -> Value {
         let pod =
-            json!({"type": "string", "description": "the pod's name, e.g. orkes-conductor-deployment-f749b67d5-pvxjg"});
+            json!({"type": "string", "description": "the exact name of a pod, copied from get_pods_data (e.g. <deployment>-<replicaset>-<id>); never invent one"});
         let (properties, required): (Value, Vec<&str>) = match self {
             Tool::GetPodEvents => (json!({"podName": pod}), vec!["podName"]),
             Tool::GetTopOutput => (json!({"podName": pod}), vec![]),
