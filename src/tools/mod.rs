@@ -110,8 +110,7 @@ impl Tool {
 
     /// JSON Schema of the arguments.
     pub fn input_schema(self) -> Value {
-        let pod =
-            json!({"type": "string", "description": "the exact name of a pod, copied from get_pods_data (e.g. <deployment>-<replicaset>-<id>); never invent one"});
+        let pod = json!({"type": "string", "description": "the exact name of a pod, copied from get_pods_data (e.g. <deployment>-<replicaset>-<id>); never invent one"});
         let (properties, required): (Value, Vec<&str>) = match self {
             Tool::GetPodEvents => (json!({"podName": pod}), vec!["podName"]),
             Tool::GetTopOutput => (json!({"podName": pod}), vec![]),
