@@ -319,3 +319,31 @@ async fn anthropic_a_model_too_slow_for_its_turn_is_replaced_saying_which_limit_
 async fn openai_a_model_too_slow_for_its_turn_is_replaced_saying_which_limit_fired() {
     a_model_too_slow_for_its_turn_is_replaced_saying_which_limit_fired(Wire::OpenAi).await;
 }
+
+/// A server that fails every request the same way (HTTP 500) is not asked again and again:
+/// its message is shown, and the playbook answers.
+async fn a_deterministic_500_is_not_retried_and_its_message_is_shown(wire: Wire) {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(scripted(dir.path(), json!([{"text": FINAL}])), common::fast_options()).await.unwrap();
+    sim.model().fail_with("Failed to parse tool call arguments as JSON");
+    let home = tempfile::tempdir().unwrap();
+    let out = common::run(
+        common::against_in(&sim, home.path()),
+        &["--no-tui", "--once", "--json", "--reasoner", wire.name(), "--model", "sim-model"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sim.model().requests().len(), 1, "asked once");
+    let text = &sim.slack().posts()[0].text;
+    assert!(text.contains("HTTP 500: Failed to parse tool call arguments as JSON"), "{text}");
+}
+
+#[tokio::test]
+async fn anthropic_a_deterministic_500_is_not_retried_and_its_message_is_shown() {
+    a_deterministic_500_is_not_retried_and_its_message_is_shown(Wire::Anthropic).await;
+}
+
+#[tokio::test]
+async fn openai_a_deterministic_500_is_not_retried_and_its_message_is_shown() {
+    a_deterministic_500_is_not_retried_and_its_message_is_shown(Wire::OpenAi).await;
+}

@@ -188,7 +188,10 @@ impl ModelAgent {
         loop {
             let resp = self.request(system, messages).send().await.map_err(|e| self.unreachable(e))?;
             let status = resp.status().as_u16();
-            let retry = if matches!(status, 429 | 529) || status >= 500 {
+            // Busy, overloaded or a gateway between: worth another try. Anything else (a plain
+            // 500 included: a server that cannot read the request fails the same way again) is
+            // reported at once, with the server's own message.
+            let retry = if matches!(status, 429 | 502 | 503 | 504 | 529) {
                 why = format!("HTTP {status}");
                 Some(http::retry_after(resp.headers()))
             } else if status != 200 {

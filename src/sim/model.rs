@@ -22,6 +22,8 @@ pub struct ModelSim {
     key: String,
     scenarios: Vec<Scenario>,
     overloaded: Mutex<usize>,
+    /// The next answers are HTTP 500 with this message (a server that cannot read the request).
+    failing: Mutex<Option<String>>,
     /// Every answer waits this long first (a slow or stuck model).
     delay: Mutex<std::time::Duration>,
     requests: Mutex<Vec<Value>>,
@@ -33,6 +35,7 @@ impl ModelSim {
             key: key.to_string(),
             scenarios,
             overloaded: Mutex::new(0),
+            failing: Mutex::default(),
             delay: Mutex::default(),
             requests: Mutex::default(),
         }
@@ -41,6 +44,11 @@ impl ModelSim {
     /// The next `n` requests answer 529 Overloaded with `retry-after: 1`.
     pub fn inject_overloaded(&self, n: usize) {
         *self.overloaded.lock().unwrap_or_else(|p| p.into_inner()) += n;
+    }
+
+    /// From now on every request is answered HTTP 500 with `message`, as each API words it.
+    pub fn fail_with(&self, message: &str) {
+        *self.failing.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.to_string());
     }
 
     /// From now on every answer waits `delay` before it starts (a model too slow for its turn).
@@ -196,6 +204,9 @@ async fn next_turn(
     sim.requests.lock().unwrap_or_else(|p| p.into_inner()).push(request.clone());
     let delay = *sim.delay.lock().unwrap_or_else(|p| p.into_inner());
     tokio::time::sleep(delay).await;
+    if let Some(message) = sim.failing.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+        return Scripted::Refused(error(StatusCode::INTERNAL_SERVER_ERROR, "api_error", &message));
+    }
     {
         let mut left = sim.overloaded.lock().unwrap_or_else(|p| p.into_inner());
         if *left > 0 {
