@@ -611,3 +611,18 @@ fn esc_on_an_edited_draft_asks_before_the_edit_is_lost() {
     assert!(matches!(app.mode, Mode::Normal));
     assert_eq!(app.current().unwrap().draft.as_deref(), Some(DRAFT), "discarded: the draft is as it was");
 }
+
+#[test]
+fn kind_names_are_abbreviated_by_a_table_never_cut() {
+    let mut app = awaiting();
+    let screen = draw(&mut app, 80, 24);
+    for short in ["error logs", "slow API", "conductor down"] {
+        assert!(screen.contains(short), "{short}: {screen}");
+    }
+    assert!(!screen.contains("CONDUCTOR_ERROR_LOGS_CO") && !screen.contains("RESPONSE_TI"), "{screen}");
+    // The filter finds an alert by either name.
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "slow api");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.rows().count(), 1);
+}

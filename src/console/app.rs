@@ -31,7 +31,7 @@ impl RowState {
             RowState::New => "queued",
             RowState::ClaimedElsewhere => "claimed elsewhere",
             RowState::Investigating => "investigating",
-            RowState::AwaitingApproval => "awaiting approval",
+            RowState::AwaitingApproval => "awaiting",
             RowState::Posting => "posting",
             RowState::Posted => "posted",
             RowState::Rejected => "rejected",
@@ -118,6 +118,8 @@ pub struct AlertView {
     pub severity: Option<Severity>,
     pub cluster: String,
     pub kinds: String,
+    /// The kinds by their short names (the list and the pane's title).
+    pub short_kinds: String,
     pub execution_id: String,
     pub state: RowState,
     /// Re-fires answered from this incident's triage.
@@ -151,6 +153,7 @@ impl AlertView {
             ts,
             severity,
             cluster: cluster.unwrap_or_else(|| "?".into()),
+            short_kinds: String::new(),
             kinds,
             execution_id,
             state: RowState::New,
@@ -366,6 +369,7 @@ impl App {
                 filter.is_empty()
                     || a.cluster.to_lowercase().contains(&filter)
                     || a.kinds.to_lowercase().contains(&filter)
+                    || a.short_kinds.to_lowercase().contains(&filter)
                     || a.state.label().contains(&filter)
                     || a.severity.is_some_and(|s| s.as_str().to_lowercase().contains(&filter))
             })
@@ -404,8 +408,15 @@ impl App {
     pub fn apply(&mut self, event: Event) -> bool {
         match event {
             Event::AlertReceived { alert_ts, execution_id, severity, cluster, kinds } => {
-                let kinds = kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",");
-                self.received(AlertView::new(alert_ts, execution_id, severity, cluster, kinds));
+                let mut view = AlertView::new(
+                    alert_ts,
+                    execution_id,
+                    severity,
+                    cluster,
+                    kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","),
+                );
+                view.short_kinds = kinds.iter().map(|k| k.short()).collect::<Vec<_>>().join(", ");
+                self.received(view);
             }
             Event::AlertSkipped { alert_ts, reason } => self.with(alert_ts, |a| {
                 a.state =

@@ -180,7 +180,7 @@ fn alerts(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
         if let Some(at) = a.resolved_at {
             tail.push(Span::styled(format!("  resolved {}", clock(at)), theme.fg(Color::Green)));
         }
-        tail.push(Span::styled(format!("  {}", a.kinds), theme.dim()));
+        tail.push(Span::styled(format!("  {}", a.short_kinds), theme.dim()));
         let style = if selected {
             Style::default().add_modifier(if focused { Modifier::REVERSED } else { Modifier::BOLD })
         } else {
@@ -308,7 +308,7 @@ fn stream(frame: &mut Frame, app: &App, a: &AlertView, area: Rect, theme: Theme)
     let title = format!(
         " {} · {} · execution {}{} ",
         a.cluster,
-        a.kinds,
+        a.short_kinds,
         &a.execution_id[..a.execution_id.len().min(8)],
         if follow { "" } else { " · scrolled (End follows)" }
     );

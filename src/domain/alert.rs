@@ -116,6 +116,31 @@ impl AlertKind {
             AlertKind::Unknown => "UNKNOWN",
         }
     }
+
+    /// A readable short name for narrow places (the console's list), never a cut of the long one.
+    pub fn short(self) -> &'static str {
+        match self {
+            AlertKind::RedisCriticalUsage => "Redis critical",
+            AlertKind::RedisHighUsage => "Redis high",
+            AlertKind::ConductorHighHeapUsage => "heap",
+            AlertKind::ConductorHighCpuUsage => "CPU",
+            AlertKind::ConductorErrorLogsCountExceededThreshold => "error logs",
+            AlertKind::ConductorWarnLogsCountExceededThreshold => "warn logs",
+            AlertKind::ConductorHealthy => "conductor down",
+            AlertKind::WorkersHealthy => "workers down",
+            AlertKind::PrometheusNotRunning => "prometheus down",
+            AlertKind::PodNotRunning => "pod not running",
+            AlertKind::PodRestarted => "pod restarted",
+            AlertKind::DnsHealthy => "DNS",
+            AlertKind::DomainResolution => "domain unresolved",
+            AlertKind::DomainReachability => "domain down",
+            AlertKind::AuthStale => "stale API key",
+            AlertKind::DomainCertificateWillExpire => "certificate expiry",
+            AlertKind::ResponseTime => "slow API",
+            AlertKind::TelemetryLoss => "telemetry lost",
+            AlertKind::Unknown => "unknown",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
