@@ -95,6 +95,11 @@ fn answers(request: &Value, wire: Wire) -> Vec<(String, String, bool)> {
     }
 }
 
+/// One headless `--once` run with the scripted model on `wire`.
+async fn once_with_model(cmd: std::process::Command, wire: Wire) -> std::process::Output {
+    common::run(cmd, &["--no-tui", "--once", "--json", "--reasoner", wire.name(), "--model", "sim-model"]).await
+}
+
 const FINAL: &str = "*Issue*: Prometheus is down on woodgrove-prod\n*Findings*:\n• prometheus-server last terminated: OOMKilled exit code 137\n*Likely root cause*: Prometheus is OOMKilled replaying its WAL\n*Suggested next step*: Raise the prometheus-server memory limit";
 
 async fn a_scripted_conversation_through_the_binary(wire: Wire) {
@@ -107,11 +112,7 @@ async fn a_scripted_conversation_through_the_binary(wire: Wire) {
     let sim = Simulator::start(scripted(dir.path(), llm), common::fast_options()).await.unwrap();
     sim.model().inject_overloaded(2);
     let home = tempfile::tempdir().unwrap();
-    let out = common::run(
-        common::against_in(&sim, home.path()),
-        &["--no-tui", "--once", "--json", "--reasoner", wire.name(), "--model", "sim-model"],
-    )
-    .await;
+    let out = once_with_model(common::against_in(&sim, home.path()), wire).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let events = common::json_lines(&out);
     assert_eq!(common::of_type(&events, "triage.started")[0]["reasoner"], wire.name());
@@ -257,11 +258,7 @@ async fn a_misbehaving_model_never_reaches_the_thread(wire: Wire) {
         let dir = tempfile::tempdir().unwrap();
         let sim = Simulator::start(scripted(dir.path(), llm), common::fast_options()).await.unwrap();
         let home = tempfile::tempdir().unwrap();
-        let out = common::run(
-            common::against_in(&sim, home.path()),
-            &["--no-tui", "--once", "--json", "--reasoner", wire.name(), "--model", "sim-model"],
-        )
-        .await;
+        let out = once_with_model(common::against_in(&sim, home.path()), wire).await;
         assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
         let posts = sim.slack().posts();
         assert_eq!(posts.len(), 1, "{what}");
@@ -300,8 +297,7 @@ async fn a_model_too_slow_for_its_turn_is_replaced_saying_which_limit_fired(wire
     let home = tempfile::tempdir().unwrap();
     let mut cmd = common::against_in(&sim, home.path());
     cmd.env("ONCALL_MODEL_TURN_TIMEOUT", "1s");
-    let out =
-        common::run(cmd, &["--no-tui", "--once", "--json", "--reasoner", wire.name(), "--model", "sim-model"]).await;
+    let out = once_with_model(cmd, wire).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let posts = sim.slack().posts();
     assert_eq!(posts.len(), 1);
@@ -327,11 +323,7 @@ async fn a_deterministic_500_is_not_retried_and_its_message_is_shown(wire: Wire)
     let sim = Simulator::start(scripted(dir.path(), json!([{"text": FINAL}])), common::fast_options()).await.unwrap();
     sim.model().fail_with("Failed to parse tool call arguments as JSON");
     let home = tempfile::tempdir().unwrap();
-    let out = common::run(
-        common::against_in(&sim, home.path()),
-        &["--no-tui", "--once", "--json", "--reasoner", wire.name(), "--model", "sim-model"],
-    )
-    .await;
+    let out = once_with_model(common::against_in(&sim, home.path()), wire).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(sim.model().requests().len(), 1, "asked once");
     let text = &sim.slack().posts()[0].text;

@@ -152,21 +152,17 @@ impl Investigation {
         if !fresh {
             // Asked before in this triage: the first call's result, nothing dispatched.
             let out = cell.get_or_init(|| async { ToolOutput::failed(None, String::new()) }).await.clone();
-            let _ = self.events.send(Event::ToolStarted {
-                alert_ts: self.alert_ts,
-                call_id: id.clone(),
-                tool: tool.to_string(),
-                args: args.clone(),
-            });
-            let _ = self.events.send(Event::ToolFinished {
-                alert_ts: self.alert_ts,
-                call_id: id,
-                ok: out.ok,
-                summary: format!("the same as {first}: served from its result"),
-            });
+            self.answered_here(id, tool, args, out.ok, format!("the same as {first}: served from its result"));
             return out;
         }
         cell.get_or_init(|| self.run(id, tool, args)).await.clone()
+    }
+
+    /// Reports a call answered without the toolbox (from an earlier result, or refused).
+    fn answered_here(&self, call_id: String, tool: &str, args: Value, ok: bool, summary: String) {
+        let alert_ts = self.alert_ts;
+        let _ = self.events.send(Event::ToolStarted { alert_ts, call_id: call_id.clone(), tool: tool.into(), args });
+        let _ = self.events.send(Event::ToolFinished { alert_ts, call_id, ok, summary });
     }
 
     async fn run(&self, id: String, tool: &str, args: Value) -> ToolOutput {
@@ -176,18 +172,7 @@ impl Investigation {
                 "tool error: this triage's budget of {} distinct calls is spent; conclude from the evidence gathered",
                 self.budget
             );
-            let _ = self.events.send(Event::ToolStarted {
-                alert_ts: self.alert_ts,
-                call_id: id.clone(),
-                tool: tool.to_string(),
-                args: args.clone(),
-            });
-            let _ = self.events.send(Event::ToolFinished {
-                alert_ts: self.alert_ts,
-                call_id: id,
-                ok: false,
-                summary: summary.clone(),
-            });
+            self.answered_here(id, tool, args, false, summary.clone());
             return ToolOutput::failed(Tool::from_name(tool), summary);
         }
         let scope = Scope { alert_ts: self.alert_ts, attempt: self.attempt };
