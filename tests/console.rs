@@ -626,3 +626,129 @@ fn kind_names_are_abbreviated_by_a_table_never_cut() {
     key(&mut app, KeyCode::Enter);
     assert_eq!(app.rows().count(), 1);
 }
+
+/// Every row of a drawn screen, without the backend's quotes.
+fn rows(screen: &str) -> Vec<String> {
+    screen.lines().map(|l| l.trim_matches('"').trim_end().to_string()).collect()
+}
+
+#[test]
+fn a_long_error_leaves_the_counts_on_the_status_bar_and_is_marked_cut() {
+    let mut app = awaiting();
+    app.apply(Event::ServiceError {
+        service: oncall_triage::protocol::Service::Slack,
+        error: format!("poll failed: {} END-OF-ERROR", "Slack answered something long ".repeat(8)),
+    });
+    let screen = draw(&mut app, 80, 24);
+    let bar = rows(&screen).pop().unwrap();
+    assert!(bar.contains("1 awaiting"), "the counts stay:\n{bar}");
+    assert!(bar.contains("? help"), "{bar}");
+    assert!(bar.contains('…') && !bar.contains("END-OF-ERROR"), "the error is cut with a marker:\n{bar}");
+    // The whole error is one key away: the help says where errors are (the alert's stream), and
+    // at a width that fits it, it shows whole.
+    let wide = rows(&draw(&mut app, 400, 24)).pop().unwrap();
+    assert!(wide.contains("END-OF-ERROR") && !wide.contains('…'), "{wide}");
+}
+
+#[test]
+fn the_countdown_says_polling_once_it_is_due_not_poll_in_0s() {
+    let mut app = awaiting();
+    app.now_ms = 40_000; // the poll was due at 31.9 s
+    let bar = rows(&draw(&mut app, 120, 24)).pop().unwrap();
+    assert!(bar.contains("polling…") && !bar.contains("poll in 0s"), "{bar}");
+}
+
+#[test]
+fn stream_lines_wider_than_the_pane_end_in_a_marker_and_expanded_output_wraps() {
+    let mut app = streaming();
+    let a = ts(3);
+    let sql =
+        format!("SELECT workflow_id, status FROM workflow WHERE {} LIMIT 10 END-OF-ARGS", "x = 1 AND ".repeat(20));
+    app.apply(Event::ToolStarted {
+        alert_ts: a,
+        call_id: "call-3".into(),
+        tool: "run_sql_query".into(),
+        args: json!({ "query": sql }),
+    });
+    let log = format!(
+        "2025-11-29 ERROR {} END-OF-LOG-LINE",
+        "com.netflix.conductor.core.exception.TransientException ".repeat(6)
+    );
+    app.apply(Event::ToolOutput {
+        alert_ts: a,
+        call_id: "call-3".into(),
+        condensed: format!("{log}\nsecond line"),
+        raw: json!(null),
+    });
+    app.apply(Event::ToolFinished { alert_ts: a, call_id: "call-3".into(), ok: true, summary: "1 row".into() });
+    let screen = draw(&mut app, 100, 30);
+    let call = rows(&screen).into_iter().find(|r| r.contains("run_sql_query")).unwrap();
+    assert!(call.ends_with("…") || call.ends_with("…│"), "cut with a marker:\n{call}");
+    // Expanded, the output is wrapped in the pane: every word of the long line is on screen.
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::End);
+    key(&mut app, KeyCode::Enter);
+    let screen = draw(&mut app, 100, 30);
+    assert!(screen.contains("END-OF-LOG-LINE") && screen.contains("second line"), "{screen}");
+    assert_eq!(screen.matches("com.netflix.conductor.core.exception").count(), 6, "{screen}");
+    // The stream's height counts the wrapped lines: following the end shows the last line.
+    app.apply(Event::ReasonerDelta { alert_ts: a, text: "\nTHE-STREAM-END".into() });
+    assert!(draw(&mut app, 100, 30).contains("THE-STREAM-END"));
+}
+
+#[test]
+fn the_transcript_wraps_its_lines_and_marks_what_is_below() {
+    let mut app = awaiting();
+    let a = ts(3);
+    let log = format!("ERROR {} END-OF-LOG-LINE", "org.springframework.dao.QueryTimeoutException ".repeat(5));
+    app.apply(Event::ToolOutput { alert_ts: a, call_id: "call-1".into(), condensed: log, raw: json!(null) });
+    ctrl(&mut app, 't');
+    let mut screen = draw(&mut app, 80, 24);
+    assert!(screen.contains("more"), "a marker says there is more below:\n{screen}");
+    let mut seen = screen.clone();
+    for _ in 0..60 {
+        key(&mut app, KeyCode::Char('j'));
+        screen = draw(&mut app, 80, 24);
+        seen.push_str(&screen);
+    }
+    assert!(seen.contains("END-OF-LOG-LINE"), "{seen}");
+    assert!(seen.contains("Check the Redis node's load."), "the reply's end is reached:\n{screen}");
+    assert!(!screen.contains("more"), "at the end, no marker:\n{screen}");
+}
+
+#[test]
+fn a_draft_after_a_post_is_labelled_a_follow_up() {
+    let mut app = awaiting();
+    let a = ts(3);
+    key(&mut app, KeyCode::Char('a'));
+    app.apply(Event::PostSent { alert_ts: a, channel: "C1".into(), thread_ts: a, message_ts: ts(9) });
+    app.apply(Event::TriageStarted { alert_ts: a, execution_id: "x".into(), reasoner: "playbook".into() });
+    app.apply(Event::HypothesisReady {
+        alert_ts: a,
+        execution_id: "x".into(),
+        text: DRAFT.into(),
+        root_cause: "r".into(),
+        refire_of: None,
+    });
+    app.apply(Event::PostQueued { alert_ts: a, reason: SkipReason::QueuedForApproval });
+    let screen = draw(&mut app, 120, 30);
+    let row = rows(&screen).into_iter().find(|r| r.contains("awaiting")).unwrap();
+    assert!(row.contains("follow-up"), "the row says it:\n{screen}");
+    assert!(screen.contains("Follow-up draft"), "the pane says approving posts a follow-up:\n{screen}");
+}
+
+#[test]
+fn an_alert_waiting_for_a_service_is_degraded_not_failed() {
+    let mut app = streaming();
+    app.apply(Event::TriageFailed {
+        alert_ts: ts(3),
+        error: "Conductor is unreachable; the alert stays pending and is tried again in 30s".into(),
+        cause: Some(oncall_triage::protocol::Service::Conductor),
+    });
+    let screen = draw(&mut app, 120, 24);
+    assert_eq!(app.alerts[&ts(3)].state, RowState::Degraded, "{screen}");
+    assert!(screen.contains("degraded: conductor"), "{screen}");
+    // Its own problem (no such execution) fails it.
+    app.apply(Event::TriageFailed { alert_ts: ts(1), error: "no such execution".into(), cause: None });
+    assert_eq!(app.alerts[&ts(1)].state, RowState::Failed);
+}

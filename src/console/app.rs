@@ -22,6 +22,8 @@ pub enum RowState {
     Posted,
     Rejected,
     Failed,
+    /// Waiting for a service of ours or a dependency's that failed; tried again on its own.
+    Degraded,
     Skipped,
 }
 
@@ -36,6 +38,7 @@ impl RowState {
             RowState::Posted => "posted",
             RowState::Rejected => "rejected",
             RowState::Failed => "failed",
+            RowState::Degraded => "degraded",
             RowState::Skipped => "skipped",
         }
     }
@@ -98,16 +101,32 @@ pub enum Item {
     Note(String),
 }
 
+/// What an expanded call's output lines start with (its width counts against the pane's).
+pub const OUTPUT_PREFIX: &str = "    │ ";
+
 impl Item {
-    /// How many screen lines the entry takes.
-    pub fn height(&self) -> usize {
+    /// How many screen lines the entry takes in a pane `width` cells wide: one per entry (a
+    /// line too wide is cut with a marker), plus a call's summary, plus its output wrapped when
+    /// expanded (only expanded calls cost more than a constant to measure).
+    pub fn height(&self, width: usize) -> usize {
         match self {
             Item::Call(c) => {
                 let summary = usize::from(!c.summary.is_empty());
-                let output = if c.expanded { c.output.as_deref().map_or(1, |o| o.lines().count().max(1)) } else { 0 };
+                let output = if c.expanded { c.output_lines(width).len() } else { 0 };
                 1 + summary + output
             }
             _ => 1,
+        }
+    }
+}
+
+impl Call {
+    /// The expanded output, wrapped to fit after its prefix in a pane `width` cells wide.
+    pub fn output_lines(&self, width: usize) -> Vec<String> {
+        let room = width.saturating_sub(OUTPUT_PREFIX.chars().count()).max(8);
+        match self.output.as_deref() {
+            Some(o) if !o.is_empty() => o.lines().flat_map(|l| super::wrap::wrap_indented(l, room)).collect(),
+            _ => vec!["(no output yet)".to_string()],
         }
     }
 }
@@ -139,6 +158,10 @@ pub struct AlertView {
     pub approve_blocked: bool,
     /// The operator's reason for rejecting the draft, when they gave one.
     pub reject_reason: Option<String>,
+    /// A reply of ours is already in the thread: the next draft posts as a follow-up.
+    pub answered: bool,
+    /// While degraded: the service the alert waits for.
+    pub waiting_for: Option<Service>,
 }
 
 impl AlertView {
@@ -167,6 +190,8 @@ impl AlertView {
             draft_seen: false,
             approve_blocked: false,
             reject_reason: None,
+            answered: false,
+            waiting_for: None,
         }
     }
 
@@ -176,6 +201,7 @@ impl AlertView {
         }
         self.state = RowState::Investigating;
         self.error = None;
+        self.waiting_for = None;
         self.note(format!("triage started ({reasoner})"));
     }
 
@@ -215,8 +241,9 @@ impl AlertView {
         })
     }
 
-    pub fn stream_height(&self) -> usize {
-        self.stream.iter().map(Item::height).sum()
+    /// The stream's height in a pane `width` cells wide.
+    pub fn stream_height(&self, width: usize) -> usize {
+        self.stream.iter().map(|i| i.height(width)).sum()
     }
 }
 
@@ -290,6 +317,8 @@ pub struct App {
     last_draft_ms: Option<u64>,
     /// The stream pane's height at the last draw (for paging).
     pub page: usize,
+    /// The stream pane's inner width at the last draw (what its lines wrap at).
+    pub stream_width: usize,
     /// The first draft line shown, for the alert `draft_of` (another alert's draft starts at 0).
     pub draft_scroll: usize,
     pub draft_of: Option<Ts>,
@@ -347,6 +376,7 @@ impl App {
             ring: false,
             last_draft_ms: None,
             page: 10,
+            stream_width: 80,
             draft_scroll: 0,
             draft_of: None,
             draft_rows: (0, 0),
@@ -378,7 +408,7 @@ impl App {
             let urgency = |a: &AlertView| match a.state {
                 RowState::AwaitingApproval => 0,
                 RowState::Investigating | RowState::Posting => 1,
-                RowState::Failed => 2,
+                RowState::Failed | RowState::Degraded => 2,
                 RowState::New => 3,
                 _ => 4,
             };
@@ -473,6 +503,7 @@ impl App {
                 self.slack = Health::Ok;
                 self.with(alert_ts, |a| {
                     a.state = RowState::Posted;
+                    a.answered = true;
                     a.note(format!("posted in the thread (reply {message_ts})"));
                 });
             }
@@ -499,6 +530,10 @@ impl App {
     /// is on screen (its last line seen lets `a` post it).
     pub fn drawn(&mut self, drawn: super::view::Drawn) {
         self.page = drawn.page;
+        self.stream_width = drawn.stream_width;
+        if let Mode::Help { scroll } | Mode::Transcript { scroll } = &mut self.mode {
+            *scroll = (*scroll).min(drawn.overlay_max);
+        }
         let Some((ts, rows, total)) = drawn.draft else {
             self.draft_rows = (0, 0);
             return;
@@ -569,8 +604,14 @@ impl App {
 
     fn failed(&mut self, ts: Ts, error: String, cause: Option<Service>) {
         self.with(ts, |a| {
-            // A failed post leaves the draft waiting; a failed triage fails the alert.
-            a.state = if a.state == RowState::Posting { RowState::AwaitingApproval } else { RowState::Failed };
+            // A failed post leaves the draft waiting; a failure of a service leaves the alert
+            // waiting for it (tried again on its own); any other failure fails the alert.
+            a.state = match (a.state, cause) {
+                (RowState::Posting, _) => RowState::AwaitingApproval,
+                (_, Some(_)) => RowState::Degraded,
+                (_, None) => RowState::Failed,
+            };
+            a.waiting_for = cause;
             a.note(format!("✗ {error}"));
             a.error = Some(error.clone());
         });

@@ -5,7 +5,7 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, MouseEvent, MouseEventKind};
 use ratatui_textarea::TextArea;
 
-use super::app::{AlertView, App, Effect, Focus, Item, Mode, RowState, Sort};
+use super::app::{App, Effect, Focus, Item, Mode, RowState, Sort};
 use super::keymap::{self, Action, Key};
 use crate::domain::Ts;
 use crate::protocol::Op;
@@ -65,8 +65,8 @@ impl App {
         self.cursor = Some(calls[to]);
         // Keep the cursor on screen: the line the call starts at.
         if let Some(a) = self.current() {
-            let line: usize = a.stream[..calls[to]].iter().map(Item::height).sum();
-            let top = self.scroll.unwrap_or_else(|| a.stream_height().saturating_sub(self.page));
+            let line: usize = a.stream[..calls[to]].iter().map(|i| i.height(self.stream_width)).sum();
+            let top = self.scroll.unwrap_or_else(|| a.stream_height(self.stream_width).saturating_sub(self.page));
             if line < top || line >= top + self.page {
                 self.scroll = Some(line.saturating_sub(self.page / 2));
             }
@@ -74,7 +74,7 @@ impl App {
     }
 
     fn scroll_by(&mut self, delta: isize) {
-        let Some(total) = self.current().map(AlertView::stream_height) else { return };
+        let Some(total) = self.current().map(|a| a.stream_height(self.stream_width)) else { return };
         let bottom = total.saturating_sub(self.page);
         let top = self.scroll.unwrap_or(bottom) as isize;
         let to = (top + delta).clamp(0, bottom as isize) as usize;

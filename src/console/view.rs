@@ -10,7 +10,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::app::{AlertView, App, Focus, Health, Item, Mode, RowState};
+use super::app::{AlertView, App, Focus, Health, Item, Mode, OUTPUT_PREFIX, RowState};
 use super::keymap::BINDINGS;
 use super::wrap::wrap;
 use crate::domain::{CommandStatus, Severity, Ts};
@@ -53,6 +53,7 @@ impl Theme {
             RowState::Investigating | RowState::Posting => self.fg(Color::Cyan),
             RowState::Posted => self.fg(Color::Green),
             RowState::Failed => self.fg(Color::Red),
+            RowState::Degraded => self.fg(Color::LightRed),
             RowState::New => Style::default(),
             RowState::ClaimedElsewhere | RowState::Rejected | RowState::Skipped => self.dim(),
         }
@@ -76,6 +77,9 @@ impl Theme {
 /// as (alert, rows on screen, wrapped lines in all).
 pub struct Drawn {
     pub page: usize,
+    /// How far the open overlay (help, transcript) scrolls at most.
+    pub overlay_max: usize,
+    pub stream_width: usize,
     pub draft: Option<(Ts, usize, usize)>,
 }
 
@@ -84,11 +88,11 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Drawn {
     let left_width = (main.width * 2 / 5).clamp(30.min(main.width), 60);
     let [left, right] = Layout::horizontal([Constraint::Length(left_width), Constraint::Min(10)]).areas(main);
     alerts(frame, app, left, theme);
-    let drawn = investigation(frame, app, right, theme);
+    let mut drawn = investigation(frame, app, right, theme);
     status_bar(frame, app, status, theme);
     match &app.mode {
-        Mode::Help { scroll } => help(frame, *scroll, theme),
-        Mode::Transcript { scroll } => transcript(frame, app, *scroll, theme),
+        Mode::Help { scroll } => drawn.overlay_max = help(frame, *scroll, theme),
+        Mode::Transcript { scroll } => drawn.overlay_max = transcript(frame, app, *scroll, theme),
         Mode::ConfirmQuit => {
             let (running, waiting) = (app.count(RowState::Investigating), app.count(RowState::AwaitingApproval));
             let mut text = Vec::new();
@@ -172,8 +176,12 @@ fn alerts(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
         } else {
             String::new()
         };
-        let mut tail =
-            vec![Span::raw("    "), Span::styled(format!("{spinner}{}", a.state.label()), theme.state(a.state))];
+        let label = match (a.state, a.waiting_for) {
+            (RowState::AwaitingApproval, _) if a.answered => "awaiting follow-up".to_string(),
+            (RowState::Degraded, Some(service)) => format!("degraded: {}", service.name()),
+            (state, _) => state.label().to_string(),
+        };
+        let mut tail = vec![Span::raw("    "), Span::styled(format!("{spinner}{label}"), theme.state(a.state))];
         if let (RowState::Rejected, Some(reason)) = (a.state, &a.reject_reason) {
             tail.push(Span::styled(format!(": {reason}"), theme.dim()));
         }
@@ -216,7 +224,12 @@ fn investigation(frame: &mut Frame, app: &App, area: Rect, theme: Theme) -> Draw
                 .block(block),
             area,
         );
-        return Drawn { page: usize::from(area.height.saturating_sub(2)).max(1), draft: None };
+        return Drawn {
+            page: usize::from(area.height.saturating_sub(2)).max(1),
+            stream_width: usize::from(area.width.saturating_sub(2)),
+            overlay_max: 0,
+            draft: None,
+        };
     };
     let editing = matches!(app.mode, Mode::Edit(_) | Mode::ConfirmDiscard(_));
     // The whole draft must be readable before it is approved: it gets the rows its wrapped
@@ -240,7 +253,12 @@ fn investigation(frame: &mut Frame, app: &App, area: Rect, theme: Theme) -> Draw
         shown = Some((a.ts, rows, lines.len()));
         draft(frame, app, a, lines, draft_area, theme);
     }
-    Drawn { page: usize::from(stream_area.height.saturating_sub(2)).max(1), draft: shown }
+    Drawn {
+        page: usize::from(stream_area.height.saturating_sub(2)).max(1),
+        stream_width: usize::from(stream_area.width.saturating_sub(2)),
+        overlay_max: 0,
+        draft: shown,
+    }
 }
 
 /// A draft's lines as Slack shows them, wrapped at `width` by `wrap`.
@@ -248,8 +266,10 @@ fn draft_lines(text: &str, width: u16, theme: Theme) -> Vec<Line<'static>> {
     text.lines().flat_map(|l| super::wrap::wrap_spans(&mrkdwn(l, theme).spans, usize::from(width.max(1)))).collect()
 }
 
-/// The lines of one stream entry (calls expanded when asked).
-fn item_lines(app: &App, item: &Item, selected: bool, theme: Theme, out: &mut Vec<Line<'static>>) {
+/// The lines of one stream entry in a pane `width` cells wide: as many as `Item::height` says
+/// (a line too wide ends in `…`; an expanded call's output wraps).
+fn item_lines(app: &App, item: &Item, selected: bool, width: usize, theme: Theme, out: &mut Vec<Line<'static>>) {
+    let clip = |spans: Vec<Span<'static>>| Line::from(super::wrap::clip(spans, width));
     match item {
         Item::Call(c) => {
             let (icon, style) = match c.ok {
@@ -283,22 +303,19 @@ fn item_lines(app: &App, item: &Item, selected: bool, theme: Theme, out: &mut Ve
             }
             let marker = if c.expanded { "▾" } else { "▸" };
             spans.insert(0, Span::styled(format!("{marker} "), theme.dim()));
-            let line = Line::from(spans);
+            let line = clip(spans);
             out.push(if selected { line.style(Style::default().add_modifier(Modifier::REVERSED)) } else { line });
             if !c.summary.is_empty() {
-                out.push(Line::from(vec![Span::styled("    └ ", theme.dim()), Span::raw(c.summary.clone())]));
+                out.push(clip(vec![Span::styled("    └ ", theme.dim()), Span::raw(c.summary.clone())]));
             }
             if c.expanded {
-                match c.output.as_deref() {
-                    Some(o) if !o.is_empty() => {
-                        out.extend(o.lines().map(|l| Line::styled(format!("    │ {l}"), theme.dim())))
-                    }
-                    _ => out.push(Line::styled("    │ (no output yet)", theme.dim())),
-                }
+                out.extend(
+                    c.output_lines(width).into_iter().map(|l| Line::styled(format!("{OUTPUT_PREFIX}{l}"), theme.dim())),
+                );
             }
         }
-        Item::Text(t) => out.push(Line::raw(t.clone())),
-        Item::Note(n) => out.push(Line::styled(format!("· {n}"), theme.dim())),
+        Item::Text(t) => out.push(clip(vec![Span::raw(t.clone())])),
+        Item::Note(n) => out.push(clip(vec![Span::styled(format!("· {n}"), theme.dim())])),
     }
 }
 
@@ -316,19 +333,20 @@ fn stream(frame: &mut Frame, app: &App, a: &AlertView, area: Rect, theme: Theme)
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = inner.height as usize;
-    let total = a.stream_height();
+    let width = usize::from(inner.width);
+    let total = a.stream_height(width);
     let top = app.scroll.unwrap_or(total.saturating_sub(height)).min(total.saturating_sub(1));
     // Skip whole entries above the window, then build only what shows.
     let mut line = 0;
     let mut lines: Vec<Line> = Vec::with_capacity(height + 8);
     for (n, item) in a.stream.iter().enumerate() {
-        let h = item.height();
+        let h = item.height(width);
         if line + h <= top {
             line += h;
             continue;
         }
         let before = lines.len();
-        item_lines(app, item, focused && app.cursor == Some(n), theme, &mut lines);
+        item_lines(app, item, focused && app.cursor == Some(n), width, theme, &mut lines);
         if before == 0 && line < top {
             lines.drain(..top - line);
         }
@@ -396,6 +414,11 @@ fn draft(frame: &mut Frame, app: &App, a: &AlertView, lines: Vec<Line<'static>>,
         return;
     }
     let (title, hint, border) = match a.state {
+        RowState::AwaitingApproval if a.answered => (
+            " Follow-up draft — a posts it as an update in the thread ",
+            " a post follow-up · e edit · r reject · t re-triage · n next ",
+            theme.fg(Color::Yellow),
+        ),
         RowState::AwaitingApproval => (
             " Draft reply — as it will look in Slack ",
             " a post · e edit · r reject · t re-triage · n next ",
@@ -445,27 +468,35 @@ fn draft(frame: &mut Frame, app: &App, a: &AlertView, lines: Vec<Line<'static>>,
     }
 }
 
+/// The status bar: the services' lights, the latest error, the poll countdown, the counts, who
+/// reasons. The error gets what room the rest leaves, cut with a marker (the whole of it is in
+/// the alert's stream or the log), so the counts never leave the bar.
 fn status_bar(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
-    let mut spans =
+    let sep = || Span::styled(" │ ", theme.dim());
+    let mut lights =
         vec![Span::raw(" Slack "), theme.health(app.slack), Span::raw(" Conductor "), theme.health(app.conductor)];
     if app.uses_model {
-        spans.push(Span::raw(" Model "));
-        spans.push(theme.health(app.model));
+        lights.push(Span::raw(" Model "));
+        lights.push(theme.health(app.model));
     }
-    spans.push(Span::styled(" │ ", theme.dim()));
-    if let Some(error) = &app.error {
-        spans.push(Span::styled(format!("⚠ {error}"), theme.fg(Color::Red).add_modifier(Modifier::BOLD)));
-        spans.push(Span::styled(" │ ", theme.dim()));
-    }
+    lights.push(sep());
+    let mut rest = Vec::new();
     if let Some(at) = app.next_poll_at_ms {
-        spans.push(Span::raw(format!("poll in {}s", at.saturating_sub(app.now_ms).div_ceil(1000))));
-        spans.push(Span::styled(" │ ", theme.dim()));
+        // Once due, the poll is under way (or retrying): no frozen "poll in 0s".
+        let left = at.saturating_sub(app.now_ms);
+        rest.push(Span::raw(if left == 0 {
+            "polling…".to_string()
+        } else {
+            format!("poll in {}s", left.div_ceil(1000))
+        }));
+        rest.push(sep());
     }
     let counts = [
         (RowState::Investigating, "investigating"),
         (RowState::AwaitingApproval, "awaiting"),
         (RowState::Posted, "posted"),
         (RowState::Failed, "failed"),
+        (RowState::Degraded, "degraded"),
     ];
     let counted: Vec<String> = counts
         .iter()
@@ -474,15 +505,25 @@ fn status_bar(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
         .map(|(n, label)| format!("{n} {label}"))
         .collect();
     if !counted.is_empty() {
-        spans.push(Span::raw(counted.join(" · ")));
-        spans.push(Span::styled(" │ ", theme.dim()));
+        rest.push(Span::raw(counted.join(" · ")));
+        rest.push(sep());
     }
-    spans.push(Span::raw(app.reasoner.clone()));
-    spans.push(Span::styled(" │ ? help", theme.dim()));
+    rest.push(Span::raw(app.reasoner.clone()));
+    rest.push(Span::styled(" │ ? help", theme.dim()));
+    let used: usize = lights.iter().chain(&rest).map(Span::width).sum();
+    let mut spans = lights;
+    if let Some(error) = &app.error {
+        let room = usize::from(area.width).saturating_sub(used + 3);
+        let style = theme.fg(Color::Red).add_modifier(Modifier::BOLD);
+        spans.extend(super::wrap::clip(vec![Span::styled(format!("⚠ {error}"), style)], room));
+        spans.push(sep());
+    }
+    spans.extend(rest);
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn help(frame: &mut Frame, scroll: usize, theme: Theme) {
+/// The keys, from the keymap; returns how far it scrolls at most.
+fn help(frame: &mut Frame, scroll: usize, theme: Theme) -> usize {
     const LABEL: usize = 16;
     let width = 84.min(frame.area().width);
     let text_width = usize::from(width).saturating_sub(LABEL + 2);
@@ -497,16 +538,37 @@ fn help(frame: &mut Frame, scroll: usize, theme: Theme) {
     let footer = "Nothing is posted without a or Ctrl+S. Any key closes this.";
     lines.extend(wrap(footer, usize::from(width).saturating_sub(2)).into_iter().map(|l| Line::styled(l, theme.dim())));
     let area = centered(frame.area(), width, u16::try_from(lines.len() + 2).unwrap_or(u16::MAX));
-    // Taller than the screen: it scrolls (j/k), and says how much is below.
+    scrolled(frame, area, lines, scroll, Block::bordered().title(" Keys "), theme)
+}
+
+/// An overlay's lines in a bordered `block` over `area`, from line `scroll` (clamped): taller
+/// than the area, it says how much is above (↑ in the title) and below (a marker at the foot).
+/// Returns how far it scrolls at most.
+fn scrolled(
+    frame: &mut Frame,
+    area: Rect,
+    lines: Vec<Line<'static>>,
+    scroll: usize,
+    block: Block,
+    theme: Theme,
+) -> usize {
     let rows = usize::from(area.height.saturating_sub(2));
-    let scroll = scroll.min(lines.len().saturating_sub(rows));
+    let most = lines.len().saturating_sub(rows);
+    let scroll = scroll.min(most);
     let below = lines.len().saturating_sub(scroll + rows);
-    let mut block = Block::bordered().title(" Keys ");
+    let mut block = block;
+    if scroll > 0 {
+        block = block.title(Line::styled(format!(" ↑ {scroll} above "), theme.fg(Color::Yellow)));
+    }
     if below > 0 {
         block = block.title_bottom(Line::styled(format!(" ↓ {below} more · j scrolls "), theme.fg(Color::Yellow)));
     }
     frame.render_widget(Clear, area);
-    frame.render_widget(Paragraph::new(lines.into_iter().skip(scroll).collect::<Vec<_>>()).block(block), area);
+    frame.render_widget(
+        Paragraph::new(lines.into_iter().skip(scroll).take(rows).collect::<Vec<_>>()).block(block),
+        area,
+    );
+    most
 }
 
 /// The whole alert: every call with its output, the model's text, the reply.
@@ -548,23 +610,19 @@ pub fn transcript_lines(a: &AlertView) -> Vec<String> {
     out
 }
 
-fn transcript(frame: &mut Frame, app: &App, scroll: usize, theme: Theme) {
+/// The transcript full screen, every line wrapped to the width (nothing cut), scrolled; returns
+/// how far it scrolls at most.
+fn transcript(frame: &mut Frame, app: &App, scroll: usize, theme: Theme) -> usize {
     let area = frame.area();
     frame.render_widget(Clear, area);
-    let Some(a) = app.current() else { return };
-    let lines = transcript_lines(a);
-    let height = area.height.saturating_sub(2) as usize;
-    let top = scroll.min(lines.len().saturating_sub(height));
-    let shown: Vec<Line> = lines.into_iter().skip(top).take(height).map(Line::raw).collect();
-    frame.render_widget(
-        Paragraph::new(shown).block(
-            Block::new()
-                .borders(Borders::ALL)
-                .title(" Transcript — j/k PgUp/PgDn scroll · Esc closes ")
-                .border_style(theme.fg(Color::Cyan)),
-        ),
-        area,
-    );
+    let Some(a) = app.current() else { return 0 };
+    let width = usize::from(area.width.saturating_sub(2));
+    let lines = transcript_lines(a).iter().flat_map(|l| super::wrap::wrap_indented(l, width)).map(Line::raw).collect();
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .title(" Transcript — j/k PgUp/PgDn scroll · Esc closes ")
+        .border_style(theme.fg(Color::Cyan));
+    scrolled(frame, area, lines, scroll, block, theme)
 }
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {

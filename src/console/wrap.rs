@@ -38,6 +38,16 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     out
 }
 
+/// One line wrapped like `wrap` wraps it, its indentation (leading spaces, up to half the
+/// width) kept on the first line and on every continuation line: output and stack traces stay
+/// readable as indented.
+pub fn wrap_indented(line: &str, width: usize) -> Vec<String> {
+    let body = line.trim_start_matches(' ');
+    let indent = (line.len() - body.len()).min(width / 2);
+    let pad = " ".repeat(indent);
+    wrap(body, width.saturating_sub(indent)).into_iter().map(|l| format!("{pad}{l}")).collect()
+}
+
 /// Styled spans wrapped like `wrap` wraps their text: each line keeps the styles of the
 /// characters it holds, so a styled line measures exactly as it is drawn.
 pub fn wrap_spans(spans: &[Span<'static>], width: usize) -> Vec<Line<'static>> {
@@ -62,9 +72,59 @@ pub fn wrap_spans(spans: &[Span<'static>], width: usize) -> Vec<Line<'static>> {
     out
 }
 
+/// Styled spans cut to `width` cells: when they do not fit, the last cell shown is `…`, so a
+/// cut line always says it was cut.
+pub fn clip(spans: Vec<Span<'static>>, width: usize) -> Vec<Span<'static>> {
+    let total: usize = spans.iter().map(|s| s.content.width()).sum();
+    if total <= width {
+        return spans;
+    }
+    let mut room = width.saturating_sub(1);
+    let mut out = Vec::new();
+    for span in spans {
+        if room == 0 {
+            break;
+        }
+        let mut kept = String::new();
+        for c in span.content.chars() {
+            let w = c.width().unwrap_or(0);
+            if w > room {
+                room = 0;
+                break;
+            }
+            room -= w;
+            kept.push(c);
+        }
+        out.push(Span::styled(kept, span.style));
+    }
+    if width > 0 {
+        out.push(Span::raw("…"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Span, wrap, wrap_spans};
+    use super::{Span, clip, wrap, wrap_spans};
+
+    #[test]
+    fn indentation_is_kept_on_continuation_lines() {
+        assert_eq!(
+            super::wrap_indented("    at com.x.Y.z(Y.java:1)", 16),
+            ["    at", "    com.x.Y.z(Y.", "    java:1)"]
+        );
+        assert_eq!(super::wrap_indented("no indent here", 8), ["no", "indent", "here"]);
+    }
+
+    #[test]
+    fn a_clipped_line_ends_in_a_marker_and_a_fitting_one_is_untouched() {
+        let text = |spans: &[Span]| spans.iter().map(|s| s.content.as_ref()).collect::<String>();
+        let spans = vec![Span::raw("get_pods_data"), Span::raw("  0.8s")];
+        assert_eq!(text(&clip(spans.clone(), 19)), "get_pods_data  0.8s");
+        assert_eq!(text(&clip(spans.clone(), 10)), "get_pods_…");
+        assert_eq!(text(&clip(spans, 15)), "get_pods_data …");
+        assert_eq!(text(&clip(vec![Span::raw("漢字漢字")], 4)), "漢…");
+    }
 
     #[test]
     fn wraps_at_words_and_breaks_only_what_cannot_fit() {
