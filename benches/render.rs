@@ -124,7 +124,7 @@ fn idle_cpu() -> Result<f64, String> {
 
 fn main() {
     let mut app = loaded();
-    let lines = app.current().map(|a| a.stream_height()).unwrap_or(0);
+    let lines = app.current().map(|a| a.stream_height(app.stream_width)).unwrap_or(0);
     println!("render: {} alerts, {lines} stream lines on the selected alert", app.alerts.len());
     for (w, h) in [(80, 24), (120, 40), (250, 70)] {
         let (median, p99) = frames(&mut app, w, h);
