@@ -140,6 +140,7 @@ fn human_line(event: &Event, keys: &HashMap<Ts, String>) -> Option<String> {
         | Event::ModelTurn { .. }
         | Event::DispatchClaimed { .. }
         | Event::Decision { .. }
+        | Event::AlertRestored { .. }
         | Event::ServiceError { .. } => return None,
         Event::HypothesisReady { alert_ts, root_cause, .. } => format!("ready     {}  {root_cause}", key(alert_ts)),
         Event::PostSent { alert_ts, message_ts, .. } => format!("posted    {}  reply {message_ts}", key(alert_ts)),

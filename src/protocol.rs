@@ -147,6 +147,13 @@ pub enum Event {
     /// A recovery notice for the alert's cluster arrived (console and human output only).
     #[serde(rename = "alert.resolved")]
     AlertResolved { alert_ts: Ts, resolved_ts: Ts },
+    /// An alert this process did not see happen (a draft queued before a restart or by a
+    /// service sharing the state file, or one recently posted or rejected), with its history
+    /// read back from its transcript: the console rebuilds its investigation from it (console
+    /// only; never recorded, printed or counted). Each entry is the milliseconds since the
+    /// history's first event, and the event.
+    #[serde(rename = "alert.restored")]
+    AlertRestored { alert_ts: Ts, history: Vec<(u64, Event)> },
     /// A poll of the channel ended (console only: the countdown and the health light).
     #[serde(rename = "poll.finished")]
     PollFinished { new_alerts: usize, next_poll_in_ms: Option<u64> },
@@ -178,6 +185,7 @@ impl Event {
             | Event::TriageFailed { alert_ts, .. }
             | Event::Decision { alert_ts, .. }
             | Event::AlertResolved { alert_ts, .. }
+            | Event::AlertRestored { alert_ts, .. }
             | Event::DispatchClaimed { alert_ts, .. } => Some(*alert_ts),
             Event::PollFinished { .. } | Event::ServiceError { .. } => None,
         }
@@ -218,6 +226,7 @@ impl Event {
             | Event::ModelTurn { .. }
             | Event::Decision { .. }
             | Event::AlertResolved { .. }
+            | Event::AlertRestored { .. }
             | Event::DispatchClaimed { .. }
             | Event::PollFinished { .. }
             | Event::ServiceError { .. } => false,

@@ -22,6 +22,10 @@ use oncall_triage::store::StateStore;
 use oncall_triage::tools::Toolbox;
 
 fn start(sim: &Simulator, dir: &std::path::Path) -> CoreHandle {
+    start_in(sim, dir, Mode::Watch)
+}
+
+fn start_in(sim: &Simulator, dir: &std::path::Path, mode: Mode) -> CoreHandle {
     let mut config = Config::resolve(&Sources::default(), true).unwrap();
     sim.configure(&mut config);
     config.state_file = dir.join("state.json");
@@ -37,7 +41,7 @@ fn start(sim: &Simulator, dir: &std::path::Path) -> CoreHandle {
         reasoner: Arc::new(Reasoner::Playbook),
     };
     let store = StateStore::open(&config.state_file).unwrap();
-    core::start(Arc::new(config), services, store, Mode::Watch, Metrics::new(Duration::from_secs(30)))
+    core::start(Arc::new(config), services, store, mode, Metrics::new(Duration::from_secs(30)))
 }
 
 /// Reads events until `done` holds for one (returned with everything read); fails after 60 s.
@@ -151,4 +155,80 @@ async fn every_operator_decision_reaches_slack_exactly_as_decided() {
 
     handle.submit(Op::Quit).unwrap();
     handle.finish().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_console_gets_back_each_investigation_and_the_settled_alerts() {
+    use oncall_triage::console::app::{App, Item, RowState};
+    let sim = common::simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut handle = start_in(&sim, dir.path(), Mode::Console);
+    let alerts = common::shipped_alerts();
+    let mut queued = Vec::new();
+    let mut live = App::new("playbook", false);
+    until(&mut handle, |e| {
+        live.apply(e.clone());
+        if let Event::PostQueued { alert_ts, .. } = e {
+            queued.push(*alert_ts);
+        }
+        queued.len() == alerts
+    })
+    .await;
+    let (posted, rejected) = (queued[0], queued[1]);
+    let edit = format!("{}\n• Checked by on-call: the node was drained.", live.alerts[&posted].draft.clone().unwrap());
+    handle.submit(Op::Approve { alert_ts: posted, text: edit.clone() }).unwrap();
+    until(&mut handle, |e| matches!(e, Event::PostSent { alert_ts, .. } if *alert_ts == posted)).await;
+    handle.submit(Op::Reject { alert_ts: rejected, reason: Some("known maintenance".into()) }).unwrap();
+    until(&mut handle, |e| matches!(e, Event::PostSkipped { alert_ts, .. } if *alert_ts == rejected)).await;
+    handle.submit(Op::Quit).unwrap();
+    handle.finish().await.unwrap();
+
+    // The next start: every alert comes back with its investigation, none is triaged again.
+    let mut handle = start_in(&sim, dir.path(), Mode::Console);
+    let events = until(&mut handle, |e| matches!(e, Event::PollFinished { .. })).await;
+    let restored: Vec<Ts> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AlertRestored { alert_ts, .. } => Some(*alert_ts),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(restored.len(), alerts, "the queued drafts and the posted and rejected alerts: {restored:?}");
+    assert!(!events.iter().any(|e| matches!(e, Event::TriageStarted { .. })), "nothing is triaged again");
+    let mut app = App::new("playbook", false);
+    for e in events {
+        app.apply(e);
+    }
+    for ts in &queued {
+        let (before, after) = (&live.alerts[ts], &app.alerts[ts]);
+        let calls = |a: &oncall_triage::console::app::AlertView| {
+            a.stream
+                .iter()
+                .filter_map(|i| match i {
+                    // A dispatched call's time is Conductor's; another's is measured by the
+                    // console (this test's clock stands still), so only the first compares.
+                    Item::Call(c) => {
+                        Some((c.tool.clone(), c.ok, c.output.clone(), c.workflow_id.as_ref().and(c.elapsed_ms)))
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(!calls(before).is_empty());
+        assert_eq!(calls(after), calls(before), "{ts}: every call, its output and its time, as it was");
+    }
+    assert_eq!(app.alerts[&posted].state, RowState::Posted);
+    assert_eq!(app.alerts[&posted].draft.as_deref(), Some(edit.as_str()), "the posted text is the edit");
+    assert_eq!(app.alerts[&rejected].state, RowState::Rejected);
+    assert_eq!(app.alerts[&rejected].reject_reason.as_deref(), Some("known maintenance"));
+    assert_eq!(app.count(RowState::AwaitingApproval), alerts - 2);
+    let transcript = oncall_triage::console::view::transcript_lines(&app.alerts[&queued[2]]).join("\n");
+    assert!(transcript.contains("pods") && transcript.contains("── reply ──"), "{transcript}");
+    handle.submit(Op::Quit).unwrap();
+    handle.finish().await.unwrap();
+    // The restore is never written back into the transcripts.
+    for entry in std::fs::read_dir(dir.path().join("transcripts")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains("alert.restored"));
+    }
 }

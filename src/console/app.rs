@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use ratatui_textarea::TextArea;
 
 use crate::domain::{CommandStatus, Severity, Ts};
-use crate::protocol::{Event, Op, Service, SkipReason};
+use crate::protocol::{Decision, Event, Op, Service, SkipReason};
 
 /// Where an alert is in its life, as the operator sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -517,10 +517,13 @@ impl App {
                 a.resolved_at = Some(resolved_ts);
                 a.note(format!("the cluster recovered: resolved since {}", crate::console::view::clock(resolved_ts)));
             }),
-            Event::AlertDetail { .. }
-            | Event::ExecutionRead { .. }
-            | Event::ModelTurn { .. }
-            | Event::Decision { .. } => return false,
+            Event::Decision { alert_ts, decision, text, reason } => self.with(alert_ts, |a| match decision {
+                // What goes into the thread is what the pane shows once posted.
+                Decision::Approved | Decision::Edited => a.draft = text.or(a.draft.take()),
+                Decision::Rejected => a.reject_reason = reason,
+            }),
+            Event::AlertRestored { alert_ts, history } => self.restored(alert_ts, history),
+            Event::AlertDetail { .. } | Event::ExecutionRead { .. } | Event::ModelTurn { .. } => return false,
             Event::ServiceError { service, error } => self.service_failed(service, error),
         }
         true
@@ -600,6 +603,30 @@ impl App {
             self.selected = Some(ts);
             self.scroll = None;
         }
+    }
+
+    /// An alert this console did not see happen, rebuilt from its history as if it had: each
+    /// event at its own time (a call's elapsed time is its own). A call the history never saw
+    /// finish was cut off by a stop: it says so instead of spinning.
+    fn restored(&mut self, ts: Ts, history: Vec<(u64, Event)>) {
+        let (now, last_draft) = (self.now_ms, self.last_draft_ms);
+        for (at, event) in history {
+            self.now_ms = at;
+            self.apply(event);
+        }
+        self.now_ms = now;
+        self.last_draft_ms = if self.ring { Some(now) } else { last_draft };
+        self.with(ts, |a| {
+            for item in &mut a.stream {
+                if let Item::Call(c) = item
+                    && c.ok.is_none()
+                {
+                    c.ok = Some(false);
+                    c.summary = "no result recorded: the triage was stopped".into();
+                }
+            }
+            a.note("restored from the flight recorder's transcript");
+        });
     }
 
     fn failed(&mut self, ts: Ts, error: String, cause: Option<Service>) {

@@ -23,8 +23,10 @@ pub(super) struct Engine {
     pub jobs: JoinSet<()>,
     /// Alerts with a job in this process right now.
     pub active: Arc<Mutex<HashSet<Ts>>>,
-    /// Alerts already announced with `alert.received` by this process.
+    /// Alerts already announced with `alert.received` (or restored) by this process.
     pub announced: HashSet<Ts>,
+    /// The recently settled alerts were restored (once, at the first look).
+    pub restored_recent: bool,
 }
 
 impl Engine {
@@ -39,10 +41,10 @@ impl Engine {
             let interval =
                 if mode == Mode::ApproveOnly { APPROVE_ONLY_INTERVAL } else { self.shared.config.poll_interval };
             let polled = match mode {
-                Mode::ApproveOnly => self.announce_queued().await.map_err(CoreError::from),
+                Mode::ApproveOnly => self.restore().await.map_err(CoreError::from),
                 Mode::Once | Mode::Watch => self.poll().await,
                 Mode::Console => match self.poll().await {
-                    Ok(n) => self.announce_queued().await.map(|_| n).map_err(CoreError::from),
+                    Ok(n) => self.restore().await.map(|_| n).map_err(CoreError::from),
                     Err(e) => Err(e),
                 },
             };

@@ -105,7 +105,13 @@ pub fn start(
         deferred: Default::default(),
         backoff: Mutex::default(),
     });
-    let engine = Engine { shared, jobs: JoinSet::new(), active: Arc::default(), announced: HashSet::new() };
+    let engine = Engine {
+        shared,
+        jobs: JoinSet::new(),
+        active: Arc::default(),
+        announced: HashSet::new(),
+        restored_recent: false,
+    };
     let task = tokio::spawn(engine.run(mode, ops_rx));
     CoreHandle { ops: ops_tx, events: events_rx, task, fan_out }
 }

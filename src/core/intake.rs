@@ -1,8 +1,7 @@
 //! Intake: read what is new in the channel, record every new alert, its incident and the new
 //! high-water mark in one state write (so nothing seen is ever lost), and start one job per
-//! alert that needs work. Also announces the drafts already waiting in the state file.
+//! alert that needs work.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -13,7 +12,7 @@ use super::{job, lifecycle};
 use crate::domain::{Alert, Ts};
 use crate::protocol::{Event, SkipReason};
 use crate::slack::{ChannelMessage, NotAnAlert};
-use crate::store::{AlertRecord, AlertStatus, ChannelState, Incident, StateError, state::now_secs};
+use crate::store::{AlertRecord, AlertStatus, ChannelState, Incident, state::now_secs};
 
 /// However long the product was down, it reads at most this far back (older alerts are stale).
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -117,39 +116,7 @@ impl Engine {
         }
     }
 
-    /// Drafts waiting for approval in the state file (queued by this process before a restart,
-    /// or by a service sharing the file) that this process has not shown yet: announced with
-    /// their text, so a console can decide on them. Returns how many.
-    pub(super) async fn announce_queued(&mut self) -> Result<usize, StateError> {
-        let announced: HashSet<Ts> = self.announced.clone();
-        let queued: Vec<(Ts, Alert, String, Option<Ts>)> = self
-            .shared
-            .read(move |c| {
-                c.alerts
-                    .iter()
-                    .filter(|(ts, r)| r.status == AlertStatus::Queued && !announced.contains(ts))
-                    .filter_map(|(ts, r)| Some((*ts, r.alert.clone(), r.text.clone()?, r.resolved_at)))
-                    .collect()
-            })
-            .await?;
-        for (ts, alert, text, resolved) in &queued {
-            self.announce(*ts, alert);
-            if let Some(resolved_ts) = resolved {
-                self.shared.emit(Event::AlertResolved { alert_ts: *ts, resolved_ts: *resolved_ts });
-            }
-            self.shared.emit(Event::HypothesisReady {
-                alert_ts: *ts,
-                execution_id: alert.execution_id.clone(),
-                text: text.clone(),
-                root_cause: String::new(),
-                refire_of: None,
-            });
-            self.shared.emit(Event::PostQueued { alert_ts: *ts, reason: SkipReason::QueuedForApproval });
-        }
-        Ok(queued.len())
-    }
-
-    fn announce(&mut self, ts: Ts, alert: &Alert) {
+    pub(super) fn announce(&mut self, ts: Ts, alert: &Alert) {
         if self.announced.insert(ts) {
             self.shared.emit(Event::AlertReceived {
                 alert_ts: ts,

@@ -17,6 +17,7 @@ mod intake;
 mod job;
 mod lifecycle;
 mod operator;
+mod restore;
 mod triage;
 
 use std::collections::HashMap;

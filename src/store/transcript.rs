@@ -53,11 +53,12 @@ impl Recorder {
         transcript_path(&self.dir, alert_ts)
     }
 
-    /// Hands the event to the writer for its alert's transcript (streamed model text is left
-    /// out: the reply and the model turns carry it). Never blocks on the disk.
+    /// Hands the event to the writer for its alert's transcript. Never blocks on the disk.
     pub fn record(&self, event: &Event) {
         let Some(ts) = event.alert_ts() else { return };
-        if matches!(event, Event::ReasonerDelta { .. }) {
+        // Streamed text is in the reply and the model turns; a restored history is this
+        // transcript itself, read back.
+        if matches!(event, Event::ReasonerDelta { .. } | Event::AlertRestored { .. }) {
             return;
         }
         let line = event.to_json_line(SystemTime::now());
@@ -87,6 +88,11 @@ impl Drop for Recorder {
 
 fn transcript_path(dir: &Path, alert_ts: Ts) -> PathBuf {
     dir.join(format!("{alert_ts}.jsonl"))
+}
+
+/// Where the transcript of an alert of this state file is.
+pub fn path_beside(state_file: &Path, alert_ts: Ts) -> PathBuf {
+    transcript_path(&state_file.with_file_name("transcripts"), alert_ts)
 }
 
 /// The writer's loop: each wake-up takes every line waiting and appends them, one open per
@@ -182,6 +188,44 @@ impl Transcript {
 
     pub fn events(&self) -> impl DoubleEndedIterator<Item = &Event> {
         self.lines.iter().map(|l| &l.event)
+    }
+
+    /// What a console draws of this alert, in order, each event with the milliseconds since the
+    /// first line: the flight recorder's own records (the execution, model turns, the parsed
+    /// alert) are left out, and so are raw outputs (the condensed form is what is shown).
+    pub fn history(&self) -> Vec<(u64, Event)> {
+        let time = |l: &Line| humantime::parse_rfc3339(&l.time).ok();
+        let start = self.lines.first().and_then(time);
+        self.lines
+            .iter()
+            .filter(|l| {
+                !matches!(
+                    l.event,
+                    Event::ModelTurn { .. }
+                        | Event::ExecutionRead { .. }
+                        | Event::AlertDetail { .. }
+                        | Event::ServiceError { .. }
+                        | Event::PollFinished { .. }
+                        | Event::AlertRestored { .. }
+                )
+            })
+            .map(|l| {
+                let at = match (start, time(l)) {
+                    (Some(start), Some(at)) => at.duration_since(start).map_or(0, |d| d.as_millis() as u64),
+                    _ => 0,
+                };
+                let event = match &l.event {
+                    Event::ToolOutput { alert_ts, call_id, condensed, .. } => Event::ToolOutput {
+                        alert_ts: *alert_ts,
+                        call_id: call_id.clone(),
+                        condensed: condensed.clone(),
+                        raw: Value::Null,
+                    },
+                    other => other.clone(),
+                };
+                (at, event)
+            })
+            .collect()
     }
 
     /// The first line `pick` takes.
