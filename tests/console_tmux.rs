@@ -100,6 +100,10 @@ async fn two_alerts() -> Simulator {
 
 /// The real binary's console in a 140×40 tmux session, against `sim`, on `home`'s state file.
 fn console(sim: &Simulator, home: &std::path::Path, name: &str) -> Tmux {
+    console_sized(sim, home, name, (140, 40))
+}
+
+fn console_sized(sim: &Simulator, home: &std::path::Path, name: &str, (width, height): (u16, u16)) -> Tmux {
     let mut command = format!(
         "env -i PATH=/usr/bin:/bin HOME={home} TERM=xterm-256color NO_COLOR=1 ONCALL_STATE_FILE={home}/state.json ONCALL_LOG_DIR={home}/logs-{name}",
         home = home.display(),
@@ -111,7 +115,7 @@ fn console(sim: &Simulator, home: &std::path::Path, name: &str) -> Tmux {
     let tmux = Tmux { socket: format!("oncall-test-{name}-{}", std::process::id()), session: "console" };
     let started = tmux
         .cmd()
-        .args(["new-session", "-d", "-s", tmux.session, "-x", "140", "-y", "40", &command])
+        .args(["new-session", "-d", "-s", tmux.session, "-x", &width.to_string(), "-y", &height.to_string(), &command])
         .status()
         .expect("tmux new-session");
     assert!(started.success());
@@ -201,4 +205,66 @@ async fn a_console_beside_a_queueing_service_only_approves() {
     // The service's own polls read the channel; the console never did (its intake is off).
     let console_reads = history_reads() - reads_before;
     assert_eq!(console_reads, 0, "the console polled Slack");
+}
+
+/// The simulator with one alert whose draft is long (a multi-line, multi-finding reply).
+async fn one_long_draft() -> Simulator {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenarios");
+    let name = "21-pod-restarted-data-size-value.json";
+    std::fs::copy(shipped.join(name), dir.path().join(name)).unwrap();
+    Simulator::start(scenario::load_dir(dir.path()).unwrap(), common::fast_options()).await.unwrap()
+}
+
+/// At 80×24 and at 140×40, the draft's last line is on screen before `a` posts it: a draft too
+/// long for the pane refuses `a` and says how to read the rest; Space pages to its end; then `a`
+/// posts exactly it.
+#[tokio::test]
+async fn a_long_draft_is_read_to_its_end_before_it_is_posted_at_any_size() {
+    for size in [(80, 24), (140, 40)] {
+        let sim = one_long_draft().await;
+        let home = tempfile::tempdir().unwrap();
+        let state = home.path().join("state.json");
+        let tmux = console_sized(&sim, home.path(), &format!("long-{}x{}", size.0, size.1), size);
+        tmux.wait_for("the draft", |s| s.contains("1 awaiting")).await;
+        let drafts = queued(&state);
+        let draft = drafts.values().next().expect("a draft in the state file").clone();
+        // The draft's last words as the screen shows them (mrkdwn's markers are not drawn).
+        let last_line = draft.lines().last().unwrap().replace('*', "").replace('`', "");
+        let tail: String = last_line
+            .split_whitespace()
+            .rev()
+            .take(2)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let on_screen = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").contains(&tail);
+        tmux.keys(&["a"]);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let mut screen = tmux.screen();
+        let blocked = sim.slack().posts().is_empty();
+        if blocked {
+            assert!(!on_screen(&screen), "{size:?}: the end was on screen, yet a did not post:\n{screen}");
+            assert!(screen.contains("read them before a posts"), "{size:?}: a says why it waits:\n{screen}");
+            let mut pages = 0;
+            while !on_screen(&screen) {
+                tmux.keys(&["Space"]);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                screen = tmux.screen();
+                pages += 1;
+                assert!(pages < 30, "{size:?}: Space never reached the draft's end:\n{screen}");
+            }
+            assert!(sim.slack().posts().is_empty(), "{size:?}: nothing posted while reading");
+            tmux.keys(&["a"]);
+        } else {
+            assert!(on_screen(&screen), "{size:?}: posted a draft whose end was not on screen:\n{screen}");
+        }
+        wait_posts(&sim, 1, &tmux).await;
+        assert_eq!(sim.slack().posts()[0].text, draft, "{size:?}: exactly the draft shown");
+        // At 80×24 this draft (some 2,000 characters) cannot show whole: the refusal was met.
+        assert!(blocked || size != (80, 24), "at 80×24 the draft fit whole: the test reads nothing");
+        tmux.keys(&["q"]);
+    }
 }
