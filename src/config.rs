@@ -69,6 +69,10 @@ pub const SETTINGS: &[&str] = &[
     "ONCALL_MODEL",
     "ONCALL_MODEL_TURN_TIMEOUT",
     "ONCALL_MODEL_IDLE_TIMEOUT",
+    "ONCALL_MODEL_MAX_CALLS_PER_TURN",
+    "ONCALL_MODEL_MAX_CALLS",
+    "ONCALL_MODEL_TEMPERATURE",
+    "ONCALL_DISPATCH_BUDGET",
     "ONCALL_POST",
     "ONCALL_POLL_INTERVAL",
     "ONCALL_PAGE_SIZE",
@@ -191,6 +195,8 @@ pub struct ConductorSettings {
     pub auth: Option<ConductorAuth>,
     pub dispatch_timeout: Duration,
     pub stuck_after: Duration,
+    /// Distinct tool calls (dispatches, mostly) one triage of an alert may make.
+    pub dispatch_budget: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -204,6 +210,10 @@ pub struct ReasonerSettings {
     /// The longest one model turn may take, and the longest its stream may go silent.
     pub turn_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Tool calls a model may make in one turn, and in one triage (repeats included).
+    pub max_calls_per_turn: usize,
+    pub max_calls: usize,
+    pub temperature: f64,
 }
 
 #[derive(Clone, Debug)]
@@ -263,6 +273,17 @@ impl Reader<'_> {
             value: value.to_string(),
             expected: "a duration such as 90s, 15m or 1h",
         })
+    }
+
+    fn decimal(&self, var: &'static str, default: f64, min: f64, max: f64) -> Result<f64, ConfigError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(v) => v.parse::<f64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| ConfigError::Invalid {
+                var,
+                value: v.to_string(),
+                expected: "a number in range",
+            }),
+        }
     }
 
     fn number(&self, var: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
@@ -389,6 +410,7 @@ impl Config {
                 auth,
                 dispatch_timeout: duration("ONCALL_DISPATCH_TIMEOUT", "180s")?,
                 stuck_after: duration("ONCALL_STUCK_AFTER", "60s")?,
+                dispatch_budget: number("ONCALL_DISPATCH_BUDGET", 15, 1, 200)? as u32,
             },
             reasoner: ReasonerSettings {
                 kind,
@@ -399,6 +421,9 @@ impl Config {
                 openai_base_url: text("OPENAI_BASE_URL", "https://api.openai.com/v1"),
                 turn_timeout: duration("ONCALL_MODEL_TURN_TIMEOUT", "120s")?,
                 idle_timeout: duration("ONCALL_MODEL_IDLE_TIMEOUT", "30s")?,
+                max_calls_per_turn: number("ONCALL_MODEL_MAX_CALLS_PER_TURN", 8, 1, 64)? as usize,
+                max_calls: number("ONCALL_MODEL_MAX_CALLS", 40, 1, 1000)? as usize,
+                temperature: r.decimal("ONCALL_MODEL_TEMPERATURE", 0.0, 0.0, 2.0)?,
             },
             post,
             poll_interval: duration("ONCALL_POLL_INTERVAL", "30s")?,

@@ -230,7 +230,7 @@ async fn a_long_draft_is_read_to_its_end_before_it_is_posted_at_any_size() {
         let drafts = queued(&state);
         let draft = drafts.values().next().expect("a draft in the state file").clone();
         // The draft's last words as the screen shows them (mrkdwn's markers are not drawn).
-        let last_line = draft.lines().last().unwrap().replace('*', "").replace('`', "");
+        let last_line = draft.lines().last().unwrap().replace(['*', '`'], "");
         let tail: String = last_line
             .split_whitespace()
             .rev()

@@ -252,6 +252,14 @@ async fn a_misbehaving_model_never_reaches_the_thread(wire: Wire) {
             json!([{"text": "<tool_call>\n{\"name\": \"get_pod_events\", \"arguments\": {\"podName\": \"x\"}}\n</tool_call>"}]),
         ),
         ("an empty answer", json!([{"text": ""}])),
+        (
+            "a length cut-off",
+            json!([{"text": "*Issue*: Prometheus is down\n*Findings*:\n• prometheus-server restarted\n*Likely root cause*: Prometheus is", "cut_off": true}]),
+        ),
+        (
+            "truncated arguments, again and again",
+            json!([{"tool_calls": [{"name": "get_pod_events", "input": {}, "raw_arguments": "{\n"}]}]),
+        ),
         ("an answer without the sections", json!([{"text": "Prometheus looks unhappy."}])),
     ];
     for (what, llm) in cases {
@@ -338,4 +346,141 @@ async fn anthropic_a_deterministic_500_is_not_retried_and_its_message_is_shown()
 #[tokio::test]
 async fn openai_a_deterministic_500_is_not_retried_and_its_message_is_shown() {
     a_deterministic_500_is_not_retried_and_its_message_is_shown(Wire::OpenAi).await;
+}
+
+/// A call whose arguments were cut short goes back to the model as `{}` with a tool error (a
+/// server that cannot read its own fragment back would refuse every later request), is never
+/// run, and the conversation goes on.
+async fn truncated_arguments_go_back_as_an_empty_object_and_a_tool_error(wire: Wire) {
+    let dir = tempfile::tempdir().unwrap();
+    let llm = json!([
+        {"tool_calls": [{"name": "get_pod_events", "input": {}, "raw_arguments": "{\n  \"podName\": \"prom"}]},
+        {"text": FINAL}
+    ]);
+    let sim = Simulator::start(scripted(dir.path(), llm), common::fast_options()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let out = once_with_model(common::against_in(&sim, home.path()), wire).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let requests = sim.model().requests();
+    assert_eq!(requests.len(), 2, "one turn with the bad call, one with the answer");
+    let second = &requests[1];
+    let echoed: Vec<Value> = second["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "assistant")
+        .flat_map(|m| match wire {
+            Wire::Anthropic => m["content"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|b| b["type"] == "tool_use")
+                .map(|b| b["input"].clone())
+                .collect::<Vec<_>>(),
+            Wire::OpenAi => m["tool_calls"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c["function"]["arguments"].clone())
+                .collect(),
+        })
+        .collect();
+    let empty = match wire {
+        Wire::Anthropic => json!({}),
+        Wire::OpenAi => json!("{}"),
+    };
+    assert_eq!(echoed, vec![empty], "the cut arguments are sent back as an empty object");
+    let answered = answers(second, wire);
+    assert_eq!(answered.len(), 1);
+    assert!(answered[0].2 && answered[0].1.contains("not valid JSON"), "{answered:?}");
+    // The answer is the arguments' error, not the tool's: the call was never run.
+    assert!(sim.slack().posts()[0].text.contains("OOMKilled replaying its WAL"));
+}
+
+#[tokio::test]
+async fn anthropic_truncated_arguments_go_back_as_an_empty_object_and_a_tool_error() {
+    truncated_arguments_go_back_as_an_empty_object_and_a_tool_error(Wire::Anthropic).await;
+}
+
+#[tokio::test]
+async fn openai_truncated_arguments_go_back_as_an_empty_object_and_a_tool_error() {
+    truncated_arguments_go_back_as_an_empty_object_and_a_tool_error(Wire::OpenAi).await;
+}
+
+/// A request that fails halfway through its stream: the flight recorder keeps the partial turn
+/// and the error, and the playbook answers.
+async fn a_failed_request_leaves_its_partial_turn_in_the_flight_recorder(wire: Wire) {
+    let dir = tempfile::tempdir().unwrap();
+    let llm = json!([{"text": FINAL, "fail_midway": true}]);
+    let sim = Simulator::start(scripted(dir.path(), llm), common::fast_options()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let out = once_with_model(common::against_in(&sim, home.path()), wire).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = &sim.slack().posts()[0].text;
+    assert!(text.contains("The model's analysis was unavailable") && text.contains("stream error"), "{text}");
+    let transcript = std::fs::read_dir(home.path().join("transcripts")).unwrap().next().unwrap().unwrap().path();
+    let turns: Vec<Value> = std::fs::read_to_string(transcript)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "model.turn")
+        .collect();
+    assert_eq!(turns.len(), 1, "{turns:?}");
+    let reply = &turns[0]["reply"];
+    assert!(reply["error"].as_str().unwrap().contains("stream error"), "{reply}");
+    let partial = reply["partial"].to_string();
+    assert!(partial.contains("*Issue*: Prometheus is down"), "the text streamed before the error: {partial}");
+    assert!(!partial.contains("Raise the prometheus-server memory limit"), "only the first half came: {partial}");
+}
+
+#[tokio::test]
+async fn anthropic_a_failed_request_leaves_its_partial_turn_in_the_flight_recorder() {
+    a_failed_request_leaves_its_partial_turn_in_the_flight_recorder(Wire::Anthropic).await;
+}
+
+#[tokio::test]
+async fn openai_a_failed_request_leaves_its_partial_turn_in_the_flight_recorder() {
+    a_failed_request_leaves_its_partial_turn_in_the_flight_recorder(Wire::OpenAi).await;
+}
+
+/// The caps and the temperature are settings: a smaller cap per turn answers the calls past it
+/// with a tool error naming the setting, a smaller dispatch budget holds the alert's workflows
+/// under it, and the temperature reaches the request.
+async fn the_model_s_caps_and_temperature_are_settings(wire: Wire) {
+    let dir = tempfile::tempdir().unwrap();
+    let logs =
+        |n: usize| json!({"name": "pull_pod_logs", "input": {"podName": "{pod:prometheus-server-}", "lines": 100 + n}});
+    let llm = json!([{"tool_calls": (0..5).map(logs).collect::<Vec<_>>()}, {"tool_calls": (5..10).map(logs).collect::<Vec<_>>()}, {"text": FINAL}]);
+    let sim = Simulator::start(scripted(dir.path(), llm), common::fast_options()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = common::against_in(&sim, home.path());
+    cmd.env("ONCALL_MODEL_MAX_CALLS_PER_TURN", "2")
+        .env("ONCALL_DISPATCH_BUDGET", "4")
+        .env("ONCALL_MODEL_TEMPERATURE", "0.25");
+    let out = once_with_model(cmd, wire).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let requests = sim.model().requests();
+    assert!(requests.iter().all(|r| r["temperature"] == json!(0.25)), "{:?}", requests[0]["temperature"]);
+    // The stream is not read past the cap: some of the five calls may never have been seen;
+    // those seen past the first two are answered with the cap's error, never run.
+    let first = answers(&requests[1], wire);
+    assert!(first.len() >= 3, "{first:?}");
+    let capped: Vec<_> = first.iter().filter(|a| a.2 && a.1.contains("ONCALL_MODEL_MAX_CALLS_PER_TURN")).collect();
+    assert_eq!(capped.len(), first.len() - 2, "{first:?}");
+    let dispatched = sim.conductor().dispatches().iter().filter(|d| d.workflow_id.is_some()).count();
+    assert!(dispatched <= 4, "{dispatched} workflows for a budget of 4");
+    let second = answers(&requests[2], wire);
+    assert!(second.iter().any(|a| a.1.contains("budget of 4 distinct calls")), "{second:?}");
+}
+
+#[tokio::test]
+async fn anthropic_the_model_s_caps_and_temperature_are_settings() {
+    the_model_s_caps_and_temperature_are_settings(Wire::Anthropic).await;
+}
+
+#[tokio::test]
+async fn openai_the_model_s_caps_and_temperature_are_settings() {
+    the_model_s_caps_and_temperature_are_settings(Wire::OpenAi).await;
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Chosen, Cli, Command};
 use crate::conductor::ConductorClient;
 use crate::conductor::dispatch::Timing;
 use crate::config::{Config, ConfigError, ReasonerKind, Sources};
@@ -34,10 +34,10 @@ fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
     code
 }
 
-fn load_config(cli: &Cli, demo: bool) -> Result<Config, ConfigError> {
+fn load_config(chosen: &Chosen) -> Result<Config, ConfigError> {
     let env: HashMap<String, String> = std::env::vars().collect();
-    let sources = Sources::gather(cli.settings.by_variable(), env, cli.settings.config.as_deref())?;
-    Config::resolve(&sources, demo)
+    let sources = Sources::gather(chosen.vars.clone(), env, chosen.config.as_deref())?;
+    Config::resolve(&sources, chosen.target.demo)
 }
 
 /// Investigation commands dispatched at once across all triages of this process.
@@ -46,7 +46,9 @@ const MAX_DISPATCHES: usize = 8;
 fn toolbox(config: &Config, conductor_url: &str) -> Toolbox {
     let client = Arc::new(ConductorClient::new(conductor_url, config.conductor.auth.clone()));
     let timing = Timing::new(config.conductor.dispatch_timeout, config.conductor.stuck_after);
-    Toolbox::new(client, timing, MAX_DISPATCHES).with_sql_policy(sql_policy(config))
+    Toolbox::new(client, timing, MAX_DISPATCHES)
+        .with_sql_policy(sql_policy(config))
+        .with_budget(config.conductor.dispatch_budget)
 }
 
 fn sql_policy(config: &Config) -> sql_guard::Policy {
@@ -71,7 +73,7 @@ fn reasoner(config: &Config) -> Result<Reasoner, u8> {
                 )
             })?;
             let model = settings.model.clone().unwrap_or_else(|| "claude-sonnet-4-6".into());
-            Ok(Reasoner::Model(timed(
+            Ok(Reasoner::Model(limited(
                 ModelAgent::new(Wire::Anthropic, &settings.anthropic_base_url, Some(key), &model),
                 settings,
             )))
@@ -79,7 +81,7 @@ fn reasoner(config: &Config) -> Result<Reasoner, u8> {
         ReasonerKind::Openai => {
             // Config::resolve already insisted on the model name for this reasoner.
             let model = settings.model.clone().unwrap_or_default();
-            Ok(Reasoner::Model(timed(
+            Ok(Reasoner::Model(limited(
                 ModelAgent::new(Wire::OpenAi, &settings.openai_base_url, settings.openai_key.clone(), &model),
                 settings,
             )))
@@ -87,10 +89,14 @@ fn reasoner(config: &Config) -> Result<Reasoner, u8> {
     }
 }
 
-/// The agent with the configured turn and idle limits.
-fn timed(mut agent: ModelAgent, settings: &crate::config::ReasonerSettings) -> ModelAgent {
+/// The agent with the configured limits: turn and idle time, calls per turn and per triage,
+/// and its temperature.
+fn limited(mut agent: ModelAgent, settings: &crate::config::ReasonerSettings) -> ModelAgent {
     agent.turn_timeout = settings.turn_timeout;
     agent.idle_timeout = settings.idle_timeout;
+    agent.calls_per_turn = settings.max_calls_per_turn;
+    agent.max_calls = settings.max_calls;
+    agent.temperature = settings.temperature;
     agent
 }
 
@@ -104,16 +110,16 @@ fn load_scenarios(dir: Option<&Path>) -> Result<Vec<scenario::Scenario>, scenari
 pub async fn run(cli: Cli) -> u8 {
     match &cli.command {
         None => watch::watch(&cli).await,
-        Some(Command::Triage { execution_id }) => triage(&cli, execution_id).await,
+        Some(Command::Triage { execution_id, .. }) => triage(&cli, execution_id).await,
         Some(Command::ParseAlert { file }) => parse_alert(file.as_deref()),
         Some(Command::Sim { scenarios }) => serve_simulator(scenarios.as_deref()).await,
-        Some(Command::CheckSql { sql }) => match load_config(&cli, false) {
+        Some(Command::CheckSql { sql, .. }) => match load_config(&cli.chosen()) {
             Ok(config) => check_sql(sql.as_deref(), &sql_policy(&config)),
             Err(e) => fail(EXIT_USAGE, e),
         },
-        Some(Command::Eval { scenarios }) => evaluate(scenarios.as_deref()).await,
-        Some(Command::Doctor) => doctor(&cli).await,
-        Some(Command::Replay { transcript }) => replay(transcript).await,
+        Some(Command::Eval { scenarios, .. }) => evaluate(scenarios.as_deref()).await,
+        Some(Command::Doctor { .. }) => doctor(&cli).await,
+        Some(Command::Replay { transcript, .. }) => replay(transcript).await,
         Some(Command::Export { transcript }) => match crate::replay::export(transcript) {
             Ok(md) => {
                 crate::output::out_raw(format_args!("{md}"));
@@ -127,10 +133,10 @@ pub async fn run(cli: Cli) -> u8 {
 /// The settings a command runs with, the simulator behind them with `--demo` (its scenarios
 /// from `--scenarios`), the secrets registered with the redactor; or the exit code.
 pub(super) async fn configured(cli: &Cli) -> Result<(Config, Option<Simulator>), u8> {
-    let demo = cli.run.demo;
-    let mut config = load_config(cli, demo).map_err(|e| fail(EXIT_USAGE, e))?;
-    let simulator = if demo {
-        let scenarios = load_scenarios(cli.run.scenarios.as_deref()).map_err(|e| fail(EXIT_USAGE, e))?;
+    let chosen = cli.chosen();
+    let mut config = load_config(&chosen).map_err(|e| fail(EXIT_USAGE, e))?;
+    let simulator = if chosen.target.demo {
+        let scenarios = load_scenarios(chosen.target.scenarios.as_deref()).map_err(|e| fail(EXIT_USAGE, e))?;
         let sim = Simulator::start(scenarios, SimOptions::default())
             .await
             .map_err(|e| fail(EXIT_FAILED, format!("cannot start the simulator: {e}")))?;

@@ -24,8 +24,6 @@ use crate::secret::Secret;
 use crate::tools::ToolOutput;
 
 const RETRIES: u32 = 3;
-/// Tool calls of one turn that are run; the stream is not read past them.
-pub const MAX_CALLS_PER_TURN: usize = 8;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 pub struct ModelAgent {
@@ -39,6 +37,11 @@ pub struct ModelAgent {
     /// The longest one turn may take, and the longest its stream may go silent.
     pub turn_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Tool calls of one turn that are run (the stream is not read past them), and of one
+    /// triage (repeats included); calls past either get a tool error saying so.
+    pub calls_per_turn: usize,
+    pub max_calls: usize,
+    pub temperature: f64,
 }
 
 fn system_prompt(kind: AlertKind) -> String {
@@ -126,6 +129,9 @@ impl ModelAgent {
             token_budget: 100_000,
             turn_timeout: Duration::from_secs(120),
             idle_timeout: Duration::from_secs(30),
+            calls_per_turn: 8,
+            max_calls: 40,
+            temperature: 0.0,
         }
     }
 
@@ -135,7 +141,9 @@ impl ModelAgent {
 
     fn request(&self, system: &str, messages: &[Value]) -> reqwest::RequestBuilder {
         let format = self.wire.format();
-        let req = self.http.post(format.url(&self.base)).json(&format.body(&self.model, system, messages));
+        let mut body = format.body(&self.model, system, messages);
+        body["temperature"] = json!(self.temperature);
+        let req = self.http.post(format.url(&self.base)).json(&body);
         format.authorize(req, self.key.as_ref())
     }
 
@@ -146,15 +154,23 @@ impl ModelAgent {
         )
     }
 
-    /// One turn within the turn limit: past it, an error that says which limit fired.
-    async fn timed_turn(&self, system: &str, messages: &[Value], inv: &Investigation) -> Result<Turn, AgentError> {
-        match tokio::time::timeout(self.turn_timeout, self.turn(system, messages, inv)).await {
-            Ok(turn) => turn,
+    /// One turn within the turn limit: past it, an error that says which limit fired. The turn
+    /// comes back either way, as far as it got (a failed request's partial turn is recorded).
+    async fn timed_turn(
+        &self,
+        system: &str,
+        messages: &[Value],
+        inv: &Investigation,
+    ) -> (Turn, Result<(), AgentError>) {
+        let mut turn = Turn::default();
+        let result = match tokio::time::timeout(self.turn_timeout, self.turn(system, messages, inv, &mut turn)).await {
+            Ok(result) => result,
             Err(_) => Err(AgentError::TimedOut(format!(
                 "the model's turn exceeded {} (ONCALL_MODEL_TURN_TIMEOUT)",
                 humantime::format_duration(self.turn_timeout)
             ))),
-        }
+        };
+        (turn, result)
     }
 
     /// The models the endpoint lists for this key (`GET …/models`, on both wires), or None when
@@ -181,11 +197,18 @@ impl ModelAgent {
         &self.model
     }
 
-    /// Streams one turn, retrying throttling and overload before any content arrived.
-    async fn turn(&self, system: &str, messages: &[Value], inv: &Investigation) -> Result<Turn, AgentError> {
+    /// Streams one turn into `turn`, retrying throttling and overload before any content arrived.
+    async fn turn(
+        &self,
+        system: &str,
+        messages: &[Value],
+        inv: &Investigation,
+        turn: &mut Turn,
+    ) -> Result<(), AgentError> {
         let mut attempt = 0;
         let mut why;
         loop {
+            *turn = Turn::default();
             let resp = self.request(system, messages).send().await.map_err(|e| self.unreachable(e))?;
             let status = resp.status().as_u16();
             // Busy, overloaded or a gateway between: worth another try. Anything else (a plain
@@ -197,8 +220,8 @@ impl ModelAgent {
             } else if status != 200 {
                 return Err(refused(resp).await);
             } else {
-                match self.read_stream(resp, inv).await? {
-                    Ok(turn) => return Ok(turn),
+                match self.read_stream(resp, inv, turn).await? {
+                    Ok(()) => return Ok(()),
                     Err(message) => {
                         why = format!("stream error: {message}");
                         Some(None)
@@ -218,14 +241,15 @@ impl ModelAgent {
         }
     }
 
-    /// Reads one SSE response; Err(message) when an error ended it before any content (retry).
+    /// Reads one SSE response into `turn`; Err(message) when an error ended it before any
+    /// content (retry).
     async fn read_stream(
         &self,
         mut resp: reqwest::Response,
         inv: &Investigation,
-    ) -> Result<Result<Turn, String>, AgentError> {
+        turn: &mut Turn,
+    ) -> Result<Result<(), String>, AgentError> {
         let mut parser = SseParser::default();
-        let mut turn = Turn::default();
         loop {
             let chunk = match tokio::time::timeout(self.idle_timeout, resp.chunk()).await {
                 Ok(chunk) => chunk.map_err(|e| self.unreachable(e))?,
@@ -238,12 +262,12 @@ impl ModelAgent {
             };
             let Some(chunk) = chunk else { break };
             // A runaway turn (the same call again and again) is not read past the cap.
-            if turn.calls.len() > MAX_CALLS_PER_TURN {
+            if turn.calls.len() > self.calls_per_turn {
                 turn.wants_tools = true;
-                return Ok(Ok(turn));
+                return Ok(Ok(()));
             }
             for ev in parser.push(&chunk) {
-                let step = self.wire.format().on_event(&mut turn, &ev)?;
+                let step = self.wire.format().on_event(turn, &ev)?;
                 match step {
                     Step::Go => {}
                     Step::Text(text) => {
@@ -252,11 +276,11 @@ impl ModelAgent {
                             .send(Event::ReasonerDelta { alert_ts: inv.alert_ts, text: redact(&text).into_owned() });
                     }
                     Step::Retry(message) => return Ok(Err(redact(&message).into_owned())),
-                    Step::Done => return Ok(Ok(turn)),
+                    Step::Done => return Ok(Ok(())),
                 }
             }
         }
-        Ok(Ok(turn))
+        Ok(Ok(()))
     }
 
     /// Lets the model investigate and conclude. `incident` is the execution already read.
@@ -286,22 +310,31 @@ impl ModelAgent {
         let mut messages = vec![json!({"role": "user", "content": question})];
         let mut spent = 0u64;
         let mut recorded = 0;
+        let mut calls = 0;
         for _ in 0..self.max_steps {
-            let turn = self.timed_turn(&system, &messages, inv).await?;
-            spent += turn.output_tokens;
+            let (turn, result) = self.timed_turn(&system, &messages, inv).await;
             let reply = self.wire.format().assistant(&turn);
-            // The flight recorder gets what was new in this request, and the reply.
+            // The flight recorder gets what was new in this request, and the reply: as far as
+            // it got, with the error, when the request failed.
+            let recorded_reply = match &result {
+                Ok(()) => reply.clone(),
+                Err(e) => json!({"partial": reply, "error": e.to_string()}),
+            };
             let _ = inv.events.send(Event::ModelTurn {
                 alert_ts: inv.alert_ts,
                 request: json!(messages[recorded..]),
-                reply: serde_json::from_str(&redact(&reply.to_string())).unwrap_or(Value::Null),
+                reply: serde_json::from_str(&redact(&recorded_reply.to_string())).unwrap_or(Value::Null),
             });
+            result?;
+            spent += turn.output_tokens;
             messages.push(reply);
             recorded = messages.len();
             if !turn.wants_tools || turn.calls.is_empty() {
                 return usable(&turn, alert);
             }
-            let answers = run_calls(inv, &turn).await;
+            let room = (self.calls_per_turn, self.max_calls.saturating_sub(calls));
+            calls += turn.calls.len();
+            let answers = run_calls(inv, &turn, room).await;
             messages.extend(self.wire.format().tool_results(&answers));
             if spent >= self.token_budget {
                 break;
@@ -346,13 +379,24 @@ fn tool_call_text(text: &str) -> bool {
     CALL.is_match(text)
 }
 
-/// Every call of the turn at once (at most `MAX_CALLS_PER_TURN`; the rest get a tool error);
-/// answered in the order asked, each by its id.
-async fn run_calls(inv: &Investigation, turn: &Turn) -> Vec<Answer> {
+/// Every call of the turn at once, as many as `(per_turn, left)` allow (the calls of one turn,
+/// and what is left of the triage's); the rest get a tool error that says which cap. Answered
+/// in the order asked, each by its id.
+async fn run_calls(inv: &Investigation, turn: &Turn, (per_turn, left): (usize, usize)) -> Vec<Answer> {
     let mut set = tokio::task::JoinSet::new();
     for (i, call) in turn.calls.values().enumerate() {
-        if i >= MAX_CALLS_PER_TURN {
-            let error = format!("tool error: over the cap of {MAX_CALLS_PER_TURN} tool calls in one turn; not run");
+        let over = if i >= left {
+            Some(
+                "the cap of tool calls in one triage (ONCALL_MODEL_MAX_CALLS); conclude from the evidence gathered"
+                    .into(),
+            )
+        } else if i >= per_turn {
+            Some(format!("the cap of {per_turn} tool calls in one turn (ONCALL_MODEL_MAX_CALLS_PER_TURN)"))
+        } else {
+            None
+        };
+        if let Some(cap) = over {
+            let error = format!("tool error: over {cap}; not run");
             set.spawn(std::future::ready((i, (call.id.clone(), error, true))));
             continue;
         }

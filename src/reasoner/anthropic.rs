@@ -38,7 +38,7 @@ impl Format for Anthropic {
             .iter()
             .map(|t| json!({"name": t.name(), "description": t.description(), "input_schema": t.input_schema()}))
             .collect();
-        json!({"model": model, "max_tokens": 2048, "temperature": 0, "system": system, "stream": true, "tools": tools, "messages": messages})
+        json!({"model": model, "max_tokens": 2048, "system": system, "stream": true, "tools": tools, "messages": messages})
     }
 
     fn authorize(&self, req: reqwest::RequestBuilder, key: Option<&Secret>) -> reqwest::RequestBuilder {

@@ -43,7 +43,7 @@ impl Format for OpenAi {
             .collect();
         let mut all = vec![json!({"role": "system", "content": system})];
         all.extend_from_slice(messages);
-        json!({"model": model, "max_tokens": 2048, "temperature": 0, "stream": true, "stream_options": {"include_usage": true},
+        json!({"model": model, "max_tokens": 2048, "stream": true, "stream_options": {"include_usage": true},
                "tools": tools, "parallel_tool_calls": true, "messages": all})
     }
 

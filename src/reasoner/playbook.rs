@@ -101,9 +101,6 @@ pub struct Investigation {
     pub budget: u32,
 }
 
-/// The most distinct tool calls (dispatches, mostly) one triage may make, by default.
-pub const DISPATCH_BUDGET: u32 = 15;
-
 impl Investigation {
     pub fn new(
         alert_ts: Ts,
@@ -111,6 +108,7 @@ impl Investigation {
         toolbox: Arc<Toolbox>,
         events: mpsc::UnboundedSender<Event>,
     ) -> Investigation {
+        let budget = toolbox.budget();
         Investigation {
             alert_ts,
             attempt: 0,
@@ -121,7 +119,7 @@ impl Investigation {
             outage: Arc::default(),
             results: Arc::default(),
             made: Arc::default(),
-            budget: DISPATCH_BUDGET,
+            budget,
         }
     }
 

@@ -82,9 +82,10 @@ impl ModelSim {
                     tool_calls: vec![ToolCallTurn {
                         name: "get_incident_details".into(),
                         input: json!({"execution_id": "{execution_id}"}),
+                        raw_arguments: None,
                     }],
                 },
-                LlmTurn::Text { text: default_answer(scenario, &id) },
+                LlmTurn::Text { text: default_answer(scenario, &id), cut_off: false, fail_midway: false },
             ]
         });
         (turns, id)
@@ -228,13 +229,18 @@ async fn next_turn(
         Some(LlmTurn::ToolCalls { tool_calls }) => LlmTurn::ToolCalls {
             tool_calls: tool_calls
                 .into_iter()
-                .map(|c| ToolCallTurn { input: fill(&c.input, &execution_id, &conversation), name: c.name })
+                .map(|c| ToolCallTurn { input: fill(&c.input, &execution_id, &conversation), ..c })
                 .collect(),
         },
         Some(text) => text,
-        None => LlmTurn::Text { text: String::new() },
+        None => LlmTurn::Text { text: String::new(), cut_off: false, fail_midway: false },
     };
     Scripted::Turn { request, index, turn }
+}
+
+/// Whether the turn's stream breaks off with an error halfway (a scripted misbehaviour).
+fn fails_midway(turn: &LlmTurn) -> bool {
+    matches!(turn, LlmTurn::Text { fail_midway: true, .. })
 }
 
 fn event_stream(out: String) -> Response {
@@ -257,7 +263,9 @@ pub(super) async fn messages(
             Scripted::Turn { request, index, turn } => (request, index, turn),
         };
     let (content, stop) = match &turn {
-        LlmTurn::Text { text } => (vec![json!({"type": "text", "text": text})], "end_turn"),
+        LlmTurn::Text { text, cut_off, .. } => {
+            (vec![json!({"type": "text", "text": text})], if *cut_off { "max_tokens" } else { "end_turn" })
+        }
         LlmTurn::ToolCalls { tool_calls } => (
             tool_calls
                 .iter()
@@ -266,6 +274,11 @@ pub(super) async fn messages(
                 .collect(),
             "tool_use",
         ),
+    };
+    // Arguments as streamed: the input's JSON, or the misbehaving raw text.
+    let raw: Vec<Option<String>> = match &turn {
+        LlmTurn::ToolCalls { tool_calls } => tool_calls.iter().map(|c| c.raw_arguments.clone()).collect(),
+        LlmTurn::Text { .. } => Vec::new(),
     };
     let input_tokens = request["messages"].to_string().len() / 4;
     let output_tokens = content.iter().map(|c| c.to_string().len()).sum::<usize>() / 4;
@@ -294,12 +307,18 @@ pub(super) async fn messages(
         );
         let deltas: Vec<Value> = match block["text"].as_str() {
             Some(text) => pieces(text, 7).into_iter().map(|p| json!({"type": "text_delta", "text": p})).collect(),
-            None => pieces(&block["input"].to_string(), 5)
+            None => pieces(raw.get(i).cloned().flatten().as_deref().unwrap_or(&block["input"].to_string()), 5)
                 .into_iter()
                 .map(|p| json!({"type": "input_json_delta", "partial_json": p}))
                 .collect(),
         };
-        for delta in deltas {
+        let midway = fails_midway(&turn).then_some(deltas.len() / 2);
+        for (n, delta) in deltas.into_iter().enumerate() {
+            if midway == Some(n) {
+                let error = json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
+                sse(&mut out, "error", error);
+                return event_stream(out);
+            }
             sse(&mut out, "content_block_delta", json!({"type": "content_block_delta", "index": i, "delta": delta}));
         }
         sse(&mut out, "content_block_stop", json!({"type": "content_block_stop", "index": i}));
@@ -339,15 +358,18 @@ pub(super) async fn chat_completions(
     let id = format!("chatcmpl-sim-{index}");
     let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (text, calls, finish) = match &turn {
-        LlmTurn::Text { text } => (Some(text.clone()), Vec::new(), "stop"),
+        LlmTurn::Text { text, cut_off, .. } => {
+            (Some(text.clone()), Vec::new(), if *cut_off { "length" } else { "stop" })
+        }
         LlmTurn::ToolCalls { tool_calls } => (
             None,
             tool_calls
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
+                    let arguments = c.raw_arguments.clone().unwrap_or_else(|| c.input.to_string());
                     json!({"id": format!("call_sim_{index}_{i}"), "type": "function",
-                    "function": {"name": c.name, "arguments": c.input.to_string()}})
+                    "function": {"name": c.name, "arguments": arguments}})
                 })
                 .collect::<Vec<Value>>(),
             "tool_calls",
@@ -372,7 +394,15 @@ pub(super) async fn chat_completions(
     let mut out = String::new();
     let mut data = |v: Value| out.push_str(&format!("data: {v}\n\n"));
     data(chunk(json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}])));
-    for piece in text.as_deref().map(|t| pieces(t, 7)).unwrap_or_default() {
+    let text_pieces = text.as_deref().map(|t| pieces(t, 7)).unwrap_or_default();
+    let midway = fails_midway(&turn).then_some(text_pieces.len() / 2);
+    for (n, piece) in text_pieces.into_iter().enumerate() {
+        if midway == Some(n) {
+            data(
+                json!({"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}}),
+            );
+            return event_stream(out);
+        }
         data(chunk(json!([{"index": 0, "delta": {"content": piece}, "finish_reason": null}])));
     }
     for (i, call) in calls.iter().enumerate() {

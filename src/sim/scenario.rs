@@ -62,14 +62,29 @@ pub struct ToolCallTurn {
     pub name: String,
     #[serde(default)]
     pub input: Value,
+    /// Misbehaviour: the arguments streamed as exactly this text instead of `input` (cut short,
+    /// say `"{\n"`, as a small model's are).
+    #[serde(default)]
+    pub raw_arguments: Option<String>,
 }
 
 /// One scripted model turn: tool calls (several = parallel) or the final text.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(untagged)]
 pub enum LlmTurn {
-    ToolCalls { tool_calls: Vec<ToolCallTurn> },
-    Text { text: String },
+    ToolCalls {
+        tool_calls: Vec<ToolCallTurn>,
+    },
+    Text {
+        text: String,
+        /// Misbehaviour: the text ends at the token limit (`max_tokens` / `length`).
+        #[serde(default)]
+        cut_off: bool,
+        /// Misbehaviour: halfway through the text the stream carries an error event (as each
+        /// API sends one mid-stream) and ends.
+        #[serde(default)]
+        fail_midway: bool,
+    },
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

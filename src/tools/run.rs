@@ -101,7 +101,11 @@ pub struct Toolbox {
     timing: Timing,
     dispatches: Semaphore,
     executions: Mutex<HashMap<String, Arc<Execution>>>,
+    budget: u32,
 }
+
+/// The most distinct tool calls (dispatches, mostly) one triage may make, by default.
+pub const DISPATCH_BUDGET: u32 = 15;
 
 impl Toolbox {
     /// The Conductor client the tools dispatch through (for the checks before the first poll).
@@ -121,7 +125,19 @@ impl Toolbox {
             timing,
             dispatches: Semaphore::new(max_dispatches.max(1)),
             executions: Mutex::default(),
+            budget: DISPATCH_BUDGET,
         }
+    }
+
+    /// Each triage may make at most `budget` distinct calls (`ONCALL_DISPATCH_BUDGET`).
+    pub fn with_budget(mut self, budget: u32) -> Toolbox {
+        self.budget = budget.max(1);
+        self
+    }
+
+    /// The distinct calls one triage may make.
+    pub fn budget(&self) -> u32 {
+        self.budget
     }
 
     /// The SQL guard's policy for `run_sql_select` (the default allows the Conductor tables).
