@@ -55,8 +55,8 @@ fn agent_for(sim: &Simulator, wire: Wire) -> (ModelAgent, Arc<Toolbox>) {
     let timing = Timing {
         deadline: Duration::from_secs(10),
         stuck_after: Duration::from_secs(5),
-        first_poll: Duration::from_millis(50),
-        fast_for: Duration::from_secs(3),
+        sync_wait: Duration::from_secs(5),
+        min_poll: Duration::from_millis(50),
         max_poll: Duration::from_millis(200),
     };
     let toolbox = Arc::new(Toolbox::new(Arc::new(client), timing, 8));

@@ -260,3 +260,91 @@ async fn a_conductor_down_three_calls_in_a_row_is_not_asked_again_for_a_while() 
     }
     assert_eq!(other.get_workflow(EXECUTION).await.unwrap()["workflowId"], EXECUTION);
 }
+
+/// Orkes runs a workflow synchronously: the answer is the completed run, with no poll; a command
+/// nobody picks up comes back still SCHEDULED when the wait ends. Open-source Conductor has no
+/// such endpoint: the client says so (None) once, and never asks again.
+#[tokio::test]
+async fn the_synchronous_api_answers_the_completed_run_and_oss_has_none() {
+    let sim = common::fixture_simulator(common::fast_options()).await;
+    let c = client(&sim);
+    let logs = request("pull_logs", "PULL_LOGS", json!({"podName": "prometheus-server-abc", "lines": 200}));
+    let run = c.execute_workflow(&logs, Duration::from_secs(10)).await.unwrap().expect("Orkes has the API");
+    assert_eq!(run["status"], "COMPLETED");
+    assert_eq!(run["output"]["result"], "level=info msg=ok\n");
+    assert!(run["requestId"].as_str().is_some_and(|r| r.len() == 36), "{run}");
+    let id = run["workflowId"].as_str().unwrap();
+    assert!(!sim.conductor().requests().iter().any(|r| r.api == format!("GET /api/workflow/{id}")), "no poll");
+    let nobody = request("get_ingress_info", "GET_INGRESS_INFO", json!({}));
+    let started = std::time::Instant::now();
+    let run = c.execute_workflow(&nobody, Duration::from_secs(1)).await.unwrap().unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(1), "the whole wait");
+    assert_eq!((run["status"].as_str(), run["tasks"][1]["status"].as_str()), (Some("RUNNING"), Some("SCHEDULED")));
+    let bad = request("delete_pod", "DELETE_POD", json!({}));
+    let refused = c.execute_workflow(&bad, Duration::from_secs(1)).await.unwrap_err();
+    assert!(refused.to_string().contains("not a read-only investigation workflow"), "{refused}");
+
+    let options = oncall_triage::sim::SimOptions { conductor_auth: None, ..common::fast_options() };
+    let oss = common::fixture_simulator(options).await;
+    let c = ConductorClient::new(&oss.conductor_url, None);
+    assert_eq!(c.execute_workflow(&logs, Duration::from_secs(1)).await.unwrap(), None);
+    assert_eq!(c.execute_workflow(&logs, Duration::from_secs(1)).await.unwrap(), None);
+    let asked = oss.conductor().requests().iter().filter(|r| r.api.starts_with("POST /api/workflow/execute")).count();
+    assert_eq!(asked, 1, "asked once, then known");
+}
+
+/// The product's dispatch, both ways: on Orkes one synchronous call and no poll; on open-source
+/// Conductor a start, then polls a tenth of the time waited apart (at least `min_poll`), so the
+/// result is seen soon after it is ready and the number of polls stays small.
+#[tokio::test]
+async fn a_dispatch_is_synchronous_on_orkes_and_polls_with_bounded_overshoot_on_oss() {
+    use oncall_triage::conductor::ClusterContext;
+    use oncall_triage::conductor::dispatch::{Ended, Timing, dispatch};
+    use oncall_triage::domain::Command;
+    let ctx =
+        ClusterContext::from_execution(&json!({"input": {"organizationId": ORG, "clusterName": CLUSTER}})).unwrap();
+    let timing = Timing::new(Duration::from_secs(30), Duration::from_secs(10));
+    let mut params = serde_json::Map::new();
+    params.insert("podName".into(), json!("prometheus-server-abc"));
+    for orkes in [true, false] {
+        let options = oncall_triage::sim::SimOptions {
+            conductor_auth: if orkes { common::fast_options().conductor_auth } else { None },
+            latency_scale: 1.0,
+            ..common::fast_options()
+        };
+        let sim = common::fixture_simulator(options).await;
+        let c = if orkes { client(&sim) } else { ConductorClient::new(&sim.conductor_url, None) };
+        let (id, ended, took) =
+            dispatch(&c, &ctx, Command::PullLogs, &params, timing, &format!("k-{orkes}"), |_| {}, |_| {})
+                .await
+                .unwrap();
+        assert!(matches!(ended, Ended::Completed(_)), "{ended:?}");
+        let polls = sim.conductor().requests().iter().filter(|r| r.api == format!("GET /api/workflow/{id}")).count();
+        let latency = Duration::from_millis(sim.conductor().dispatches()[0].latency_ms.unwrap());
+        if orkes {
+            assert_eq!(polls, 0, "answered by the synchronous run");
+        } else {
+            // Polls at 0.1, 0.2, … s: about latency / min_poll of them, then a tenth of the wait.
+            let most = (latency.as_millis() / timing.min_poll.as_millis()) as usize + 3;
+            assert!((1..=most).contains(&polls), "{polls} polls for {latency:?}");
+        }
+        assert!(took >= latency, "{took:?} < {latency:?}");
+    }
+}
+
+#[test]
+fn polls_come_a_tenth_of_the_time_waited_apart_within_bounds() {
+    use oncall_triage::conductor::dispatch::Timing;
+    let t = Timing::new(Duration::from_secs(180), Duration::from_secs(60));
+    assert_eq!(t.next_poll(Duration::ZERO), t.min_poll);
+    assert_eq!(t.next_poll(Duration::from_secs(5)), Duration::from_millis(500));
+    assert_eq!(t.next_poll(Duration::from_secs(100)), t.max_poll);
+    // Whenever the result is ready, the next poll sees it within a tenth of the time waited
+    // (or the minimum interval) after it.
+    let mut at = Duration::ZERO;
+    while at < Duration::from_secs(20) {
+        let next = at + t.next_poll(at);
+        assert!(next - at <= (at / 10).max(t.min_poll));
+        at = next;
+    }
+}

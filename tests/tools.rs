@@ -27,8 +27,8 @@ fn fast_timing() -> Timing {
     Timing {
         deadline: Duration::from_secs(5),
         stuck_after: Duration::from_millis(400),
-        first_poll: Duration::from_millis(20),
-        fast_for: Duration::from_millis(200),
+        sync_wait: Duration::from_secs(5),
+        min_poll: Duration::from_millis(20),
         max_poll: Duration::from_millis(100),
     }
 }
@@ -216,17 +216,10 @@ async fn dispatches_run_concurrently_within_the_bound() {
     for c in calls {
         assert!(c.await.unwrap().ok);
     }
-    // In flight = started and not yet finished, in the order the events were sent.
-    let (mut in_flight, mut peak) = (0i32, 0i32);
-    for e in drain(&mut rx) {
-        match e {
-            Event::DispatchStarted { .. } => in_flight += 1,
-            Event::DispatchFinished { .. } => in_flight -= 1,
-            _ => {}
-        }
-        peak = peak.max(in_flight);
-    }
-    assert_eq!(peak, 2, "concurrent, and never more than the bound");
+    // Conductor saw two workflows running at once, never more (a dispatch's start event comes
+    // with its run's answer when Conductor runs it synchronously, so the events cannot tell).
+    assert_eq!(drain(&mut rx).iter().filter(|e| matches!(e, Event::DispatchFinished { .. })).count(), 4);
+    assert_eq!(sim.conductor().peak_running(), 2, "concurrent, and never more than the bound");
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! connection errors, one connection pool. Paths are relative to a base that ends in `/api`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -53,7 +54,14 @@ pub struct ConductorClient {
     token: Mutex<Option<(String, Instant)>>,
     stats: Arc<http::Stats>,
     breaker: http::Breaker,
+    /// Whether the server runs a workflow synchronously (`POST /workflow/execute`, Orkes):
+    /// unknown until the first try, then known for good.
+    sync: AtomicU8,
 }
+
+const SYNC_UNKNOWN: u8 = 0;
+const SYNC_YES: u8 = 1;
+const SYNC_NO: u8 = 2;
 
 impl ConductorClient {
     pub fn new(base: &str, auth: Option<ConductorAuth>) -> ConductorClient {
@@ -64,6 +72,7 @@ impl ConductorClient {
             stats: Arc::default(),
             token: Mutex::new(None),
             breaker: http::Breaker::default(),
+            sync: AtomicU8::new(SYNC_UNKNOWN),
         }
     }
 
@@ -181,6 +190,44 @@ impl ConductorClient {
         let text =
             self.send(&format!("execution {id}"), || self.http.get(&url).query(&[("includeTasks", "true")])).await?;
         serde_json::from_str(&text).map_err(|e| ConductorError::BadResponse { reason: format!("workflow {id}: {e}") })
+    }
+
+    /// `POST /workflow/execute/{name}/{version}?requestId=…&waitForSeconds=…` (Orkes): starts the
+    /// workflow and answers its run (a WorkflowRun: `workflowId`, `status`, `output`, `tasks`)
+    /// the moment it completes, or as it stands after `wait` (whole seconds, at least one). None
+    /// when the server has no such endpoint (OSS Conductor answers 404 or 405): the caller
+    /// starts and polls instead, and this client does not ask again. The version is the
+    /// request's, else 1.
+    pub async fn execute_workflow(&self, request: &Value, wait: Duration) -> Result<Option<Value>, ConductorError> {
+        if self.sync.load(Ordering::Relaxed) == SYNC_NO {
+            return Ok(None);
+        }
+        let name = request.get("name").and_then(Value::as_str).unwrap_or("?").to_string();
+        let version = request.get("version").and_then(Value::as_u64).unwrap_or(1);
+        let url = format!("{}/workflow/execute/{name}/{version}", self.base);
+        let query =
+            [("requestId", uuid::Uuid::new_v4().to_string()), ("waitForSeconds", wait.as_secs().max(1).to_string())];
+        let sent = self
+            .send(&format!("workflow definition {name}"), || self.http.post(&url).query(&query).json(request))
+            .await;
+        let text = match sent {
+            Ok(text) => text,
+            Err(ConductorError::NotFound { .. } | ConductorError::Http { status: 405 | 501, .. })
+                if self.sync.load(Ordering::Relaxed) == SYNC_UNKNOWN =>
+            {
+                tracing::info!("Conductor has no synchronous execute API (OSS): starting and polling instead");
+                self.sync.store(SYNC_NO, Ordering::Relaxed);
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        self.sync.store(SYNC_YES, Ordering::Relaxed);
+        let run: Value = serde_json::from_str(&text)
+            .map_err(|e| ConductorError::BadResponse { reason: format!("execute {name}: {e}") })?;
+        if run.get("workflowId").and_then(Value::as_str).is_none_or(str::is_empty) {
+            return Err(ConductorError::BadResponse { reason: format!("execute {name}: no workflowId") });
+        }
+        Ok(Some(run))
     }
 
     /// `POST /workflow` with a StartWorkflowRequest; returns the new workflow id (plain text).

@@ -1,8 +1,10 @@
 //! Dispatching one read-only command (domain.md §3): the StartWorkflowRequest addressed to the
 //! alert's cluster (its `*` domain, the orchestration tasks pinned to NO_DOMAIN, a fresh
-//! agentHandlerId, parameters also copied to the top level without overwriting), then polling
-//! adaptively (≈250 ms growing to ≈2 s) until a terminal status, the deadline, or a task left in
-//! SCHEDULED too long — an in-cluster agent that is not polling.
+//! agentHandlerId, parameters also copied to the top level without overwriting), run
+//! synchronously where the server can (Orkes: the answer comes the moment the workflow
+//! completes), else started and polled with an overshoot bounded to a tenth of the time waited,
+//! until a terminal status, the deadline, or a task left in SCHEDULED too long — an in-cluster
+//! agent that is not polling.
 
 use std::time::{Duration, Instant};
 
@@ -103,31 +105,42 @@ impl Ended {
     }
 }
 
-/// Timing of dispatches (the deadline and the stuck threshold are settings). Polls come every
-/// `first_poll` while most commands finish (the first `fast_for`), then back off to `max_poll`:
-/// a fixed multi-second interval would dominate the triage time.
+/// Timing of dispatches (the deadline and the stuck threshold are settings). A synchronous run
+/// waits at most `sync_wait` (and never past the stuck threshold, so a task nobody picks up is
+/// still seen as such); after it, or without the synchronous API, the workflow is polled: the
+/// next poll comes a tenth of the time waited so far later (between `min_poll` and `max_poll`),
+/// so a result is seen at most about 10% after it was ready.
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {
     pub deadline: Duration,
     pub stuck_after: Duration,
-    pub first_poll: Duration,
-    pub fast_for: Duration,
+    pub sync_wait: Duration,
+    pub min_poll: Duration,
     pub max_poll: Duration,
 }
+
+/// A poll comes after this fraction (1/N) of the time waited so far.
+const OVERSHOOT: u32 = 10;
 
 impl Timing {
     pub fn new(deadline: Duration, stuck_after: Duration) -> Timing {
         Timing {
             deadline,
             stuck_after,
-            first_poll: Duration::from_millis(250),
-            fast_for: Duration::from_secs(3),
+            sync_wait: Duration::from_secs(5),
+            min_poll: Duration::from_millis(100),
             max_poll: Duration::from_secs(2),
         }
     }
+
+    /// How long to wait before the next poll, `waited` into the dispatch.
+    pub fn next_poll(&self, waited: Duration) -> Duration {
+        (waited / OVERSHOOT).clamp(self.min_poll, self.max_poll.max(self.min_poll))
+    }
 }
 
-/// Starts `command` and polls it to its end. `started` is told the workflow id once it exists;
+/// Runs `command` to its end (synchronously, or started and polled). `started` is told the
+/// workflow id once it is known (with the synchronous API, when the run answers);
 /// `claimed` whether the in-cluster task has been picked up, each time that changes (first
 /// `false` while it waits for the agent).
 #[allow(clippy::too_many_arguments)]
@@ -143,16 +156,22 @@ pub async fn dispatch(
 ) -> Result<(String, Ended, Duration), ConductorError> {
     let request = start_request(ctx, command, parameters, idempotency_key);
     let begun = Instant::now();
-    let id = client.start_workflow(&request).await?;
+    let sync_wait = timing.sync_wait.min(timing.stuck_after).min(timing.deadline);
+    let (id, mut answered) = match client.execute_workflow(&request, sync_wait).await? {
+        Some(run) => (run["workflowId"].as_str().unwrap_or_default().to_string(), Some(run)),
+        None => (client.start_workflow(&request).await?, None),
+    };
     started(&id);
-    let mut wait = timing.first_poll;
     let mut was_claimed = None;
     loop {
-        tokio::time::sleep(wait.min(timing.deadline.saturating_sub(begun.elapsed()))).await;
-        if begun.elapsed() >= timing.fast_for {
-            wait = (wait * 3 / 2).min(timing.max_poll);
-        }
-        let wf = client.get_workflow(&id).await?;
+        let wf = match answered.take() {
+            Some(run) => run,
+            None => {
+                let waited = begun.elapsed();
+                tokio::time::sleep(timing.next_poll(waited).min(timing.deadline.saturating_sub(waited))).await;
+                client.get_workflow(&id).await?
+            }
+        };
         let status = wf.get("status").and_then(Value::as_str).unwrap_or("UNKNOWN");
         let elapsed = begun.elapsed();
         let now_claimed = !scheduled_only(&wf);

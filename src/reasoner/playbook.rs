@@ -266,23 +266,37 @@ pub async fn triage(alert: &Alert, inv: &Investigation, incident: &ToolOutput) -
     let kind = issues.first().map_or(AlertKind::Unknown, |i| i.kind);
     let plan = plan(kind);
 
-    let first = inv.all(plan.first.iter().map(|t| (*t, json!({}))).collect()).await;
-    let pods: Vec<Value> = first
-        .iter()
-        .find(|o| o.tool == Some(Tool::GetPodsData) && o.ok)
-        .and_then(|o| o.data.as_array().cloned())
-        .unwrap_or_default();
-    let focus = pick_pods(plan.focus, alert, &pods, plan.max_pods);
-    let second_calls: Vec<(Tool, Value)> = focus
-        .iter()
-        .flat_map(|pod| {
-            plan.per_pod.iter().map(move |tool| match tool {
-                Tool::PullPodLogs => (*tool, json!({"podName": pod, "lines": 1000})),
-                _ => (*tool, json!({"podName": pod})),
+    // The second stage needs only the pods: it starts the moment they arrive, while the rest of
+    // the first stage (metrics, ingress) still runs. The critical path is then the pods and the
+    // slowest pod's logs or events, not the slowest first-stage call plus those.
+    let pods_at = plan.first.iter().position(|t| *t == Tool::GetPodsData);
+    let others: Vec<(Tool, Value)> =
+        plan.first.iter().filter(|t| **t != Tool::GetPodsData).map(|t| (*t, json!({}))).collect();
+    let pods_then_second = async {
+        let listed = match pods_at {
+            Some(_) => Some(inv.call(Tool::GetPodsData.name(), json!({})).await),
+            None => None,
+        };
+        let pods: Vec<Value> =
+            listed.as_ref().filter(|o| o.ok).and_then(|o| o.data.as_array().cloned()).unwrap_or_default();
+        let focus = pick_pods(plan.focus, alert, &pods, plan.max_pods);
+        let calls: Vec<(Tool, Value)> = focus
+            .iter()
+            .flat_map(|pod| {
+                plan.per_pod.iter().map(move |tool| match tool {
+                    Tool::PullPodLogs => (*tool, json!({"podName": pod, "lines": 1000})),
+                    _ => (*tool, json!({"podName": pod})),
+                })
             })
-        })
-        .collect();
-    let second = inv.all(second_calls.clone()).await;
+            .collect();
+        let second = inv.all(calls.clone()).await;
+        (listed, pods, focus, calls, second)
+    };
+    let (mut first, (listed, pods, focus, second_calls, second)) = tokio::join!(inv.all(others), pods_then_second);
+    // The first stage's outputs in the plan's order.
+    if let (Some(at), Some(listed)) = (pods_at, listed) {
+        first.insert(at, listed);
+    }
     let all = || std::iter::once(incident).chain(&first).chain(&second);
 
     let mut r = Reading::default();

@@ -2,7 +2,11 @@
 //! `EXPIRED_TOKEN`/`INVALID_TOKEN`), `GET /api/workflow/{id}` for the scenarios' executions and
 //! for dispatched commands, and `POST /api/workflow`, which validates the StartWorkflowRequest
 //! (read-only workflow, matching command, cluster domain, NO_DOMAIN pins, correlationId), answers
-//! with the new id as plain text, and runs the scenario's fixture on the clock.
+//! with the new id as plain text, and runs the scenario's fixture on the clock. Served as Orkes
+//! (with a key), it also runs a workflow synchronously: `POST /api/workflow/execute/{name}/
+//! {version}?requestId=…&waitForSeconds=…` answers the WorkflowRun the moment the workflow
+//! completes, or as it stands when the wait (default 10 s) ends; served as open-source
+//! Conductor (no key) it has no such endpoint (404).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -80,6 +84,8 @@ struct ConductorState {
     start_errors: usize,
     /// idempotencyKey → the workflow its first start created.
     idempotency: HashMap<String, String>,
+    /// The most dispatched workflows running at once so far.
+    peak_running: usize,
 }
 
 pub struct ConductorSim {
@@ -136,6 +142,7 @@ impl ConductorSim {
                 errors_after_start: 0,
                 start_errors: 0,
                 idempotency: HashMap::new(),
+                peak_running: 0,
             }),
         }
     }
@@ -173,6 +180,11 @@ impl ConductorSim {
     pub fn expire_tokens(&self) {
         let past = Instant::now().checked_sub(Duration::from_secs(1)).unwrap_or_else(Instant::now);
         self.lock().tokens.values_mut().for_each(|t| *t = past);
+    }
+
+    /// The most dispatched workflows that were running at once (a client's concurrency).
+    pub fn peak_running(&self) -> usize {
+        self.lock().peak_running
     }
 
     pub fn dispatches(&self) -> Vec<DispatchRecord> {
@@ -298,7 +310,9 @@ impl ConductorSim {
             .cloned()
     }
 
-    fn start_workflow(&self, req: Value) -> (StatusCode, Response) {
+    /// Starts the workflow of a StartWorkflowRequest (or finds the one its idempotencyKey
+    /// started): its id, or the refusal as Conductor words it.
+    fn start_workflow(&self, req: Value) -> Result<String, (StatusCode, Value)> {
         let name = req.get("name").and_then(Value::as_str).unwrap_or("").to_string();
         match self.validate(&req) {
             Err(reason) => {
@@ -310,8 +324,7 @@ impl ConductorSim {
                     scenario: None,
                     latency_ms: None,
                 });
-                let (status, body) = error(StatusCode::BAD_REQUEST, &reason);
-                (status, (status, Json(body)).into_response())
+                Err(error(StatusCode::BAD_REQUEST, &reason))
             }
             Ok(domain) => {
                 if let Some(answer) = self.idempotent(&req) {
@@ -337,21 +350,64 @@ impl ConductorSim {
                     id.clone(),
                     Run { name, request: req, started: Instant::now(), created_ms: epoch_ms(), fixture, domain },
                 );
+                let running =
+                    st.runs.values().filter(|r| r.started.elapsed() < self.latency(r.fixture.as_ref())).count();
+                st.peak_running = st.peak_running.max(running);
                 if st.errors_after_start > 0 {
                     st.errors_after_start -= 1;
-                    let (status, body) = error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
-                    return (status, (status, Json(body)).into_response());
+                    return Err(error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"));
                 }
-                let resp = (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], id).into_response();
-                (StatusCode::OK, resp)
+                Ok(id)
             }
+        }
+    }
+
+    /// The run of a started workflow as the synchronous API answers it (a WorkflowRun), once it
+    /// is terminal or `wait` has passed, whichever comes first.
+    async fn run_until(&self, id: &str, request_id: Option<&str>, wait: Duration) -> Value {
+        let until = Instant::now() + wait;
+        loop {
+            let (wf, left) = {
+                let st = self.lock();
+                let Some(run) = st.runs.get(id) else { return Value::Null };
+                let never = run.fixture.as_ref().is_some_and(|f| f.status == FixtureStatus::ScheduledForever);
+                let ends_at = run.started + self.latency(run.fixture.as_ref());
+                (self.render_run(id, run), if never { until } else { ends_at.min(until) })
+            };
+            let status = wf["status"].as_str().unwrap_or("");
+            if status != "RUNNING" || Instant::now() >= until {
+                let keep = [
+                    "workflowId",
+                    "correlationId",
+                    "input",
+                    "output",
+                    "status",
+                    "tasks",
+                    "createTime",
+                    "updateTime",
+                    "priority",
+                    "variables",
+                ];
+                let mut out: serde_json::Map<String, Value> =
+                    keep.iter().filter_map(|k| wf.get(*k).map(|v| ((*k).to_string(), v.clone()))).collect();
+                out.insert("requestId".into(), json!(request_id));
+                out.insert("createdBy".into(), json!("oncall-triage"));
+                if let Some(r) = wf.get("reasonForIncompletion") {
+                    out.insert("reasonForIncompletion".into(), r.clone());
+                }
+                return Value::Object(out);
+            }
+            tokio::time::sleep_until(tokio::time::Instant::from_std(
+                left.max(Instant::now() + Duration::from_millis(1)),
+            ))
+            .await;
         }
     }
 
     /// A start whose idempotencyKey was seen before, answered as Conductor does: RETURN_EXISTING
     /// gives the existing workflow's id; FAIL refuses (409); FAIL_ON_RUNNING refuses while the
     /// existing one runs. None: start a new workflow.
-    fn idempotent(&self, req: &Value) -> Option<(StatusCode, Response)> {
+    fn idempotent(&self, req: &Value) -> Option<Result<String, (StatusCode, Value)>> {
         let key = req.get("idempotencyKey").and_then(Value::as_str)?;
         let st = self.lock();
         let existing = st.idempotency.get(key)?.clone();
@@ -364,10 +420,24 @@ impl ConductorSim {
         };
         if conflict {
             let message = format!("A workflow with idempotencyKey {key} already exists: {existing}");
-            let (status, body) = error(StatusCode::CONFLICT, &message);
-            return Some((status, (status, Json(body)).into_response()));
+            return Some(Err(error(StatusCode::CONFLICT, &message)));
         }
-        Some((StatusCode::OK, (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], existing).into_response()))
+        Some(Ok(existing))
+    }
+
+    /// What every start passes before it is read: the token, the injected failures, a JSON
+    /// object for a body.
+    fn admit(&self, headers: &HeaderMap, request: &Value) -> Result<(), (StatusCode, Value)> {
+        if let Some(denied) = self.check_token(headers) {
+            return Err(denied);
+        }
+        if self.take_server_error() || self.take_start_error() {
+            return Err(error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"));
+        }
+        if !request.is_object() {
+            return Err(error(StatusCode::BAD_REQUEST, "the body must be a StartWorkflowRequest JSON object"));
+        }
+        Ok(())
     }
 
     fn take_start_error(&self) -> bool {
@@ -476,19 +546,59 @@ pub(super) async fn start_workflow(
 ) -> Response {
     let sim = &shared.conductor;
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let (status, resp) = if let Some((status, denied)) = sim.check_token(&headers) {
-        (status, (status, Json(denied)).into_response())
-    } else if sim.take_server_error() || sim.take_start_error() {
-        let (status, body) = error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
-        (status, (status, Json(body)).into_response())
-    } else if !request.is_object() {
-        let (status, body) = error(StatusCode::BAD_REQUEST, "the body must be a StartWorkflowRequest JSON object");
-        (status, (status, Json(body)).into_response())
-    } else {
-        sim.start_workflow(request.clone())
+    let started = sim.admit(&headers, &request).and_then(|()| sim.start_workflow(request.clone()));
+    let (status, resp) = match started {
+        Ok(id) => (StatusCode::OK, (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], id).into_response()),
+        Err((status, body)) => (status, (status, Json(body)).into_response()),
     };
     record(sim, "POST /api/workflow".into(), status, request);
     resp
+}
+
+/// `POST /api/workflow/execute/{name}/{version}`: Orkes's synchronous run. The workflow starts
+/// as `POST /api/workflow` starts it (the path names it when the body does not); the answer is
+/// its WorkflowRun once it ends, or after `waitForSeconds` (default 10) as it stands.
+pub(super) async fn execute_workflow(
+    State(shared): State<std::sync::Arc<super::Shared>>,
+    Path((name, version)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let sim = &shared.conductor;
+    let api = format!("POST /api/workflow/execute/{name}/{version}");
+    if sim.auth.is_none() {
+        // Open-source Conductor has no synchronous API.
+        let (status, body) =
+            error(StatusCode::NOT_FOUND, &format!("No static resource api/workflow/execute/{name}/{version}."));
+        record(sim, api, status, Value::Null);
+        return (status, Json(body)).into_response();
+    }
+    let mut request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Some(req) = request.as_object_mut() {
+        req.entry("name").or_insert_with(|| json!(name));
+    }
+    let wait = match query.get("waitForSeconds").map(|w| w.parse::<u64>()) {
+        None => Ok(10),
+        Some(Ok(secs)) => Ok(secs),
+        Some(Err(_)) => Err(error(StatusCode::BAD_REQUEST, "waitForSeconds must be a whole number")),
+    };
+    let started = wait.and_then(|wait| {
+        if version.parse::<u32>().is_err() {
+            return Err(error(StatusCode::BAD_REQUEST, "version must be a whole number"));
+        }
+        sim.admit(&headers, &request)?;
+        sim.start_workflow(request.clone()).map(|id| (id, wait))
+    });
+    let (status, answer) = match started {
+        Ok((id, wait)) => {
+            let run = sim.run_until(&id, query.get("requestId").map(String::as_str), Duration::from_secs(wait)).await;
+            (StatusCode::OK, run)
+        }
+        Err(refused) => refused,
+    };
+    record(sim, api, status, json!({"request": request, "query": query}));
+    (status, Json(answer)).into_response()
 }
 
 /// sql_conductor asked for a plan (`EXPLAIN (FORMAT JSON) …`) answers as PostgreSQL does: one row

@@ -44,7 +44,8 @@ pub struct RequestRecord {
 #[derive(Clone, Debug)]
 pub struct SimOptions {
     pub slack_token: String,
-    /// Orkes application key and secret; None serves like open-source Conductor (no /token).
+    /// Orkes application key and secret; None serves like open-source Conductor (no /token, no
+    /// synchronous execute).
     pub conductor_auth: Option<(String, String)>,
     pub token_ttl: Duration,
     /// Multiplies every fixture's `latency_ms` (tests run faster at 0.1).
@@ -126,6 +127,7 @@ impl Simulator {
             .route("/api/token", post(conductor::token))
             .route("/api/workflow", post(conductor::start_workflow))
             .route("/api/workflow/{id}", get(conductor::get_workflow))
+            .route("/api/workflow/execute/{name}/{version}", post(conductor::execute_workflow))
             .with_state(shared.clone());
         let (slack_base, slack_task) = serve(slack).await?;
         let (conductor_base, conductor_task) = serve(conductor).await?;

@@ -101,12 +101,16 @@ pins = ["prepare_agent_handler", "save_agent_handler_results", "health_check_iss
         "fetch_deployment_info", "save_eks_version", "HTTP"]
 
 
-def start(name, command, task_to_domain=None):
-    return workflows.start_workflow(StartWorkflowRequest(
-        name=name, correlation_id=domain,
+def request(name, command, task_to_domain=None):
+    return StartWorkflowRequest(
+        name=name, version=1, correlation_id=domain,
         task_to_domain=task_to_domain or {"*": domain, **{p: "NO_DOMAIN" for p in pins}},
         input={"customerId": org, "organizationId": org, "agentHandlerId": str(uuid.uuid4()), "environment": "prod",
-               "agentHandlerRequest": {"clusterName": cluster, "command": command, "parameters": {}}}))
+               "agentHandlerRequest": {"clusterName": cluster, "command": command, "parameters": {}}})
+
+
+def start(name, command, task_to_domain=None):
+    return workflows.start_workflow(request(name, command, task_to_domain))
 
 
 wid = start("get_pods_data", "GET_PODS_DATA")
@@ -119,6 +123,15 @@ for _ in range(200):
 assert run.status == "COMPLETED", run.status
 assert run.output["result"], run.output
 ok("start_workflow returns the id; the command completes with its output")
+
+before = time.monotonic()
+run = workflows.execute_workflow(request("get_pods_data", "GET_PODS_DATA"), request_id=str(uuid.uuid4()),
+                                 wait_for_seconds=10)
+assert run.status == "COMPLETED", run.status
+assert len(run.workflow_id) == 36 and run.output["result"], run
+assert any(t.reference_task_name == "get_pods_data_ref" for t in run.tasks), run.tasks
+assert time.monotonic() - before < 9, "answered when the workflow completed, not at the end of the wait"
+ok("execute_workflow (synchronous) answers the completed run with its output and tasks")
 
 for name, command, t2d, why in [
     ("delete_pod", "DELETE_POD", None, "not a read-only"),
