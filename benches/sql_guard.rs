@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test stops at the first surprise
 
+mod report;
+
 use std::time::Instant;
 
 use oncall_triage::tools::sql_guard::{Policy, check};
@@ -39,6 +41,8 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+    report::row("SQL guard: verdict time, median", format!("{:.0}", at(0.5)), "µs", "< 1,000 µs");
+    report::row("SQL guard: verdict time, p99", format!("{:.0}", at(0.99)), "µs", "< 5,000 µs");
     println!(
         "sql_guard: verdict time over {} verdicts of {} statements: median {:.0} µs, p99 {:.0} µs, max {:.0} µs",
         times.len(),

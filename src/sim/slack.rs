@@ -227,6 +227,11 @@ impl SlackSim {
         self.lock().posts.clone()
     }
 
+    /// How many replies were posted (without copying them).
+    pub fn post_count(&self) -> usize {
+        self.lock().posts.len()
+    }
+
     /// The replies in the thread of `parent`, oldest first.
     pub fn thread(&self, parent: Ts) -> Vec<Value> {
         self.lock().replies.get(&parent).cloned().unwrap_or_default()

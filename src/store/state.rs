@@ -18,8 +18,10 @@ use thiserror::Error;
 use crate::domain::Ts;
 use crate::domain::{Alert, Severity};
 
-/// Alerts kept per channel; the oldest are dropped first.
-pub const MAX_ALERTS: usize = 5_000;
+/// Alerts kept per channel: past it, the oldest settled ones (posted, rejected, failed, skipped)
+/// are dropped first. An alert still to be handled is never dropped: the high-water mark keeps a
+/// dropped one from being read again, and its thread holds its reply.
+pub const MAX_ALERTS: usize = 2_000;
 /// Incidents older than this are forgotten (re-fire cooldowns are far shorter).
 pub const INCIDENT_RETENTION_SECS: u64 = 7 * 24 * 3600;
 
@@ -159,11 +161,22 @@ impl State {
         self.channels.entry(id.to_string()).or_default()
     }
 
-    /// Drops the oldest alerts past [`MAX_ALERTS`] and incidents past their retention.
+    /// Drops the oldest settled alerts past [`MAX_ALERTS`] and incidents past their retention.
     fn bound(&mut self, now: u64) {
         for ch in self.channels.values_mut() {
-            while ch.alerts.len() > MAX_ALERTS {
-                ch.alerts.pop_first();
+            let over = ch.alerts.len().saturating_sub(MAX_ALERTS);
+            if over > 0 {
+                let settled = |r: &AlertRecord| {
+                    matches!(
+                        r.status,
+                        AlertStatus::Posted | AlertStatus::Rejected | AlertStatus::Failed | AlertStatus::Skipped
+                    )
+                };
+                let oldest: Vec<Ts> =
+                    ch.alerts.iter().filter(|(_, r)| settled(r)).map(|(ts, _)| *ts).take(over).collect();
+                for ts in oldest {
+                    ch.alerts.remove(&ts);
+                }
             }
             ch.incidents.retain(|_, i| now.saturating_sub(i.triaged_at) < INCIDENT_RETENTION_SECS);
         }
@@ -393,6 +406,18 @@ mod tests {
         assert_eq!(state.channels["C1"].alerts.len(), MAX_ALERTS);
         assert!(state.channels["C1"].alerts.contains_key(&Ts::from_micros(MAX_ALERTS as i64 + 9)), "newest kept");
         assert!(state.channels["C1"].incidents.is_empty());
+        // An alert still to be handled is never dropped, however old: settled ones go instead.
+        store
+            .update(|s| {
+                let ch = s.channel("C1");
+                ch.alerts.insert(Ts::from_micros(-1), record(AlertStatus::Pending));
+                ch.alerts.insert(Ts::from_micros(-2), record(AlertStatus::Queued));
+            })
+            .unwrap();
+        let alerts = &store.read().unwrap().channels["C1"].alerts;
+        assert_eq!(alerts.len(), MAX_ALERTS);
+        assert!(alerts.contains_key(&Ts::from_micros(-1)) && alerts.contains_key(&Ts::from_micros(-2)));
+        assert!(!alerts.contains_key(&Ts::from_micros(11)), "the oldest settled ones went");
     }
 
     #[test]
