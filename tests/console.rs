@@ -752,3 +752,26 @@ fn an_alert_waiting_for_a_service_is_degraded_not_failed() {
     app.apply(Event::TriageFailed { alert_ts: ts(1), error: "no such execution".into(), cause: None });
     assert_eq!(app.alerts[&ts(1)].state, RowState::Failed);
 }
+
+#[test]
+fn the_console_s_memory_is_bounded_without_dropping_what_needs_the_operator() {
+    use oncall_triage::console::app::{MAX_ALERTS, MAX_STREAM};
+    let mut app = awaiting();
+    // Many settled alerts: the oldest leave the list; the draft awaiting a decision stays.
+    for n in 100..(100 + MAX_ALERTS as i64 + 50) {
+        received(&mut app, n, Severity::Minor, "c-prod", AlertKind::RedisHighUsage);
+        app.apply(Event::PostSent { alert_ts: ts(n), channel: "C1".into(), thread_ts: ts(n), message_ts: ts(n) });
+    }
+    assert!(app.alerts.len() <= MAX_ALERTS + 1, "{}", app.alerts.len());
+    assert_eq!(app.alerts[&ts(3)].state, RowState::AwaitingApproval, "the waiting draft stays");
+    assert!(app.alerts.contains_key(&ts(100 + MAX_ALERTS as i64 + 49)), "the newest stays");
+    // A runaway stream keeps its newest entries, and says the older ones went.
+    for i in 0..(MAX_STREAM + 10) {
+        app.apply(Event::ReasonerDelta { alert_ts: ts(3), text: format!("line {i}\n") });
+    }
+    let stream = &app.alerts[&ts(3)].stream;
+    assert!(stream.len() <= MAX_STREAM, "{}", stream.len());
+    assert!(matches!(&stream[0], Item::Note(n) if n.contains("the transcript has them")));
+    assert!(matches!(stream.last(), Some(Item::Text(t)) if t.is_empty()));
+    assert!(stream.iter().any(|i| matches!(i, Item::Text(t) if *t == format!("line {}", MAX_STREAM + 9))));
+}

@@ -351,6 +351,12 @@ impl Sort {
 
 /// Drafts closer together than this are one burst: one bell.
 const BELL_QUIET_MS: u64 = 5_000;
+/// Alerts the console keeps: past it, the oldest settled ones (posted, rejected, skipped, failed)
+/// leave the list (the state file and their transcripts keep them).
+pub const MAX_ALERTS: usize = 1_000;
+/// Stream entries one alert keeps: past it, the oldest tenth goes, under a note that says so
+/// (the transcript has every line).
+pub const MAX_STREAM: usize = 50_000;
 
 impl App {
     /// `reasoner` names who reasons, for the header; `uses_model` says whether a model does.
@@ -434,8 +440,53 @@ impl App {
         self.alerts.values().any(|a| a.state == RowState::Investigating)
     }
 
-    /// Takes a core event into the state; true when the screen changed.
+    /// Takes a core event into the state; true when the screen changed. Memory stays bounded:
+    /// see `MAX_ALERTS` and `MAX_STREAM`.
     pub fn apply(&mut self, event: Event) -> bool {
+        let about = event.alert_ts();
+        let changed = self.take(event);
+        if let Some(ts) = about {
+            self.bound(ts);
+        }
+        changed
+    }
+
+    /// Keeps the list and the alert's stream within their bounds.
+    fn bound(&mut self, ts: Ts) {
+        if self.alerts.len() > MAX_ALERTS {
+            let settled = |a: &AlertView| {
+                matches!(
+                    a.state,
+                    RowState::Posted
+                        | RowState::Rejected
+                        | RowState::Skipped
+                        | RowState::ClaimedElsewhere
+                        | RowState::Failed
+                )
+            };
+            let selected = self.selected;
+            let oldest = self.alerts.values().find(|a| settled(a) && Some(a.ts) != selected).map(|a| a.ts);
+            if let Some(old) = oldest {
+                self.alerts.remove(&old);
+            }
+        }
+        let selected = self.selected == Some(ts);
+        let width = self.stream_width;
+        let Some(a) = self.alerts.get_mut(&ts) else { return };
+        if a.stream.len() <= MAX_STREAM {
+            return;
+        }
+        let dropped = MAX_STREAM / 10;
+        let lines: usize = a.stream[..dropped].iter().map(|i| i.height(width)).sum();
+        a.stream.drain(..dropped);
+        a.stream.insert(0, Item::Note(format!("{dropped} earlier entries left the screen: the transcript has them")));
+        if selected {
+            self.cursor = self.cursor.map(|c| (c + 1).saturating_sub(dropped));
+            self.scroll = self.scroll.map(|s| (s + 1).saturating_sub(lines));
+        }
+    }
+
+    fn take(&mut self, event: Event) -> bool {
         match event {
             Event::AlertReceived { alert_ts, execution_id, severity, cluster, kinds } => {
                 let mut view = AlertView::new(
