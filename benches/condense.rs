@@ -39,7 +39,7 @@ fn main() {
     );
     let mb = text.len() as f64 / 1_048_576.0;
     let condense_mb_s = mb / best;
-    report::row("condenser: a 10 MB log", format!("{condense_mb_s:.0}"), "MB/s", "≥ 50 MB/s");
+    report::row("condenser: a 10 MB log", format!("{condense_mb_s:.0}"), "MB/s", "≥ 20 MB/s (10 MB in < 0.5 s)");
     report::row(
         "condenser: shrink of a 10 MB log",
         format!("{:.0}", text.len() as f64 / digest.text.len() as f64),

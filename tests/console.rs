@@ -775,3 +775,25 @@ fn the_console_s_memory_is_bounded_without_dropping_what_needs_the_operator() {
     assert!(matches!(stream.last(), Some(Item::Text(t)) if t.is_empty()));
     assert!(stream.iter().any(|i| matches!(i, Item::Text(t) if *t == format!("line {}", MAX_STREAM + 9))));
 }
+
+#[test]
+fn a_wait_told_late_counts_from_when_the_command_was_asked_for() {
+    // A synchronous run says its task is unclaimed only when its wait ends (here after 5 s).
+    let mut app = streaming();
+    app.apply(Event::ToolStarted {
+        alert_ts: ts(3),
+        call_id: "call-9".into(),
+        tool: "get_pod_events".into(),
+        args: json!({}),
+    });
+    app.now_ms += 5_000;
+    app.apply(Event::DispatchStarted {
+        alert_ts: ts(3),
+        call_id: "call-9".into(),
+        workflow: "get_pod_events".into(),
+        workflow_id: "7c2f0c2e-aaaa-bbbb-cccc-000000000009".into(),
+    });
+    app.apply(Event::DispatchClaimed { alert_ts: ts(3), call_id: "call-9".into(), claimed: false });
+    let screen = draw(&mut app, 140, 40);
+    assert!(screen.contains("waiting for the in-cluster agent… 5s"), "{screen}");
+}

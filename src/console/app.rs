@@ -524,7 +524,8 @@ impl App {
             }
             Event::DispatchClaimed { alert_ts, call_id, claimed } => {
                 let now = self.now_ms;
-                self.with_call(alert_ts, &call_id, |c| c.unclaimed_since = (!claimed).then_some(now))
+                // Unclaimed since it was asked for (a synchronous run tells only when its wait ends).
+                self.with_call(alert_ts, &call_id, |c| c.unclaimed_since = (!claimed).then_some(c.started_ms.min(now)))
             }
             Event::ToolOutput { alert_ts, call_id, condensed, .. } => {
                 self.with_call(alert_ts, &call_id, |c| c.output = Some(condensed))

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -318,9 +317,12 @@ impl StateStore {
     fn write(&self, state: &State) -> Result<(), StateError> {
         let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let tmp = self.path.with_extension(format!("tmp-{}", std::process::id()));
-        let bytes = serde_json::to_vec(state).map_err(|e| io_err(&self.path, e))?;
-        let mut f = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-        f.write_all(&bytes).and_then(|()| f.sync_all()).map_err(|e| io_err(&tmp, e))?;
+        // Streamed into the file: no copy of the whole state in memory on each write.
+        let f = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, f);
+        serde_json::to_writer(&mut out, state).map_err(|e| io_err(&tmp, e))?;
+        let f = out.into_inner().map_err(|e| io_err(&tmp, e.error()))?;
+        f.sync_all().map_err(|e| io_err(&tmp, e))?;
         drop(f);
         std::fs::rename(&tmp, &self.path).map_err(|e| io_err(&self.path, e))?;
         // The rename is durable once the folder is synced.
