@@ -275,26 +275,30 @@ impl Reader<'_> {
         })
     }
 
-    fn decimal(&self, var: &'static str, default: f64, min: f64, max: f64) -> Result<f64, ConfigError> {
+    /// A number within `min..=max`; `expected` says what kind in the error.
+    fn ranged<T: std::str::FromStr + PartialOrd>(
+        &self,
+        var: &'static str,
+        default: T,
+        (min, max): (T, T),
+        expected: &'static str,
+    ) -> Result<T, ConfigError> {
         match self.get(var) {
             None => Ok(default),
-            Some(v) => v.parse::<f64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| ConfigError::Invalid {
+            Some(v) => v.parse::<T>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| ConfigError::Invalid {
                 var,
                 value: v.to_string(),
-                expected: "a number in range",
+                expected,
             }),
         }
     }
 
+    fn decimal(&self, var: &'static str, default: f64, min: f64, max: f64) -> Result<f64, ConfigError> {
+        self.ranged(var, default, (min, max), "a number in range")
+    }
+
     fn number(&self, var: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
-        match self.get(var) {
-            None => Ok(default),
-            Some(v) => v.parse::<u64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| ConfigError::Invalid {
-                var,
-                value: v.to_string(),
-                expected: "a whole number in range",
-            }),
-        }
+        self.ranged(var, default, (min, max), "a whole number in range")
     }
 
     /// One of a closed set of words.

@@ -89,18 +89,20 @@ fn history(state_file: &std::path::Path, ts: Ts, record: &AlertRecord) -> Vec<(u
     });
     let ends_in = history.iter().rev().find(|(_, e)| e.settles_the_alert()).map(|(_, e)| e.clone());
     let mut add = |event: Event| history.push((end, event));
+    // A draft the history lacks: the state's text, as the reply it was.
+    let drafted = |text: String| Event::HypothesisReady {
+        alert_ts: ts,
+        execution_id: alert.execution_id.clone(),
+        text,
+        root_cause: String::new(),
+        refire_of: None,
+    };
     match record.status {
         AlertStatus::Queued => {
             let text = record.text.clone().unwrap_or_default();
             let same_draft = last_draft.as_deref() == Some(text.as_str());
             if !same_draft {
-                add(Event::HypothesisReady {
-                    alert_ts: ts,
-                    execution_id: alert.execution_id.clone(),
-                    text,
-                    root_cause: String::new(),
-                    refire_of: None,
-                });
+                add(drafted(text));
             }
             if !same_draft || !matches!(ends_in, Some(Event::PostQueued { .. })) {
                 add(Event::PostQueued { alert_ts: ts, reason: SkipReason::QueuedForApproval });
@@ -108,13 +110,7 @@ fn history(state_file: &std::path::Path, ts: Ts, record: &AlertRecord) -> Vec<(u
         }
         AlertStatus::Posted if !matches!(ends_in, Some(Event::PostSent { .. })) => {
             if let Some(text) = record.text.clone().filter(|t| last_draft.as_deref() != Some(t.as_str())) {
-                add(Event::HypothesisReady {
-                    alert_ts: ts,
-                    execution_id: alert.execution_id.clone(),
-                    text,
-                    root_cause: String::new(),
-                    refire_of: None,
-                });
+                add(drafted(text));
             }
             add(Event::PostSent {
                 alert_ts: ts,
