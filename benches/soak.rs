@@ -76,6 +76,10 @@ async fn main() {
         .env("ONCALL_MAX_TRIAGES", "16")
         .env("ONCALL_POLL_INTERVAL", "1s")
         .env("RUST_LOG", "warn");
+    // The allocator's tunables pass through, to compare settings.
+    if let Some(tunables) = std::env::var_os("GLIBC_TUNABLES") {
+        cmd.env("GLIBC_TUNABLES", tunables);
+    }
     for line in sim.env_lines() {
         let (k, v) = line.split_once('=').unwrap();
         cmd.env(k, v);
@@ -98,10 +102,12 @@ async fn main() {
         if answered / 1000 > curve.len() {
             let (rss, ticks) = usage(pid).expect("the service runs");
             curve.push((answered, started.elapsed(), rss, ticks));
+            let state = std::fs::metadata(home.path().join("state.json")).map_or(0, |m| m.len());
             println!(
-                "soak: {answered} alerts answered at {:.0} s: RSS {:.1} MiB",
+                "soak: {answered} alerts answered at {:.0} s: RSS {:.1} MiB, state file {:.1} MiB",
                 started.elapsed().as_secs_f64(),
-                rss as f64 / 1024.0
+                rss as f64 / 1024.0,
+                state as f64 / (1024.0 * 1024.0)
             );
         }
         if answered >= alerts {

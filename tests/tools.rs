@@ -115,6 +115,26 @@ async fn every_tool_dispatches_its_workflow_and_reads_the_answer() {
 }
 
 #[tokio::test]
+async fn the_execution_cache_keeps_the_running_triages_executions_and_drops_the_least_recently_used() {
+    let sim = common::simulator().await;
+    let tb = toolbox(&sim, 4).with_executions_kept(2);
+    let ids: Vec<String> =
+        scenario::embedded().unwrap().iter().flat_map(|s| s.executions.keys().cloned()).take(3).collect();
+    let (a, b, c) = (&ids[0], &ids[1], &ids[2]);
+    // Two triages run (a and b), a third starts (c): the one read least recently (b) makes room,
+    // while a, still in use, is not read again.
+    for id in [a, b, a, c, a, c] {
+        tb.incident(id).await.unwrap();
+    }
+    let reads =
+        |id: &str| sim.conductor().requests().iter().filter(|r| r.api == format!("GET /api/workflow/{id}")).count();
+    assert_eq!((reads(a), reads(b), reads(c)), (1, 1, 1));
+    tb.incident(b).await.unwrap();
+    assert_eq!(reads(b), 2, "b had made room: it is read again");
+    assert_eq!(reads(a) + reads(c), 2, "…and only one of a and c made room for it");
+}
+
+#[tokio::test]
 async fn failed_stuck_and_invented_calls_become_findings() {
     let sim = common::fixture_simulator(common::fast_options()).await;
     let tb = toolbox(&sim, 4);

@@ -29,9 +29,13 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-/// The release binary (built first when needed), where cargo puts it (CARGO_TARGET_DIR honoured).
+/// The release binary (built first when needed), where cargo puts it (CARGO_TARGET_DIR honoured),
+/// or the one ONCALL_TRIAGE_BIN names.
 #[allow(dead_code)] // only the benches that run the binary
 pub fn release_binary() -> std::path::PathBuf {
+    if let Some(bin) = std::env::var_os("ONCALL_TRIAGE_BIN") {
+        return bin.into();
+    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let built = std::process::Command::new("cargo")
         .args(["build", "--release", "--locked", "--quiet"])

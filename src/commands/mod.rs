@@ -49,6 +49,7 @@ fn toolbox(config: &Config, conductor_url: &str) -> Toolbox {
     Toolbox::new(client, timing, MAX_DISPATCHES)
         .with_sql_policy(sql_policy(config))
         .with_budget(config.conductor.dispatch_budget)
+        .with_executions_kept(config.max_triages)
 }
 
 fn sql_policy(config: &Config) -> sql_guard::Policy {

@@ -88,10 +88,11 @@ fn task<'a>(execution: &'a Value, reference: &str) -> Option<&'a Value> {
 }
 
 impl Execution {
-    pub fn parse(execution: &Value) -> Result<Execution, ContextError> {
-        let context = ClusterContext::from_execution(execution)?;
+    /// Reads an execution, keeping it whole as `raw` (moved in, not copied).
+    pub fn parse(execution: Value) -> Result<Execution, ContextError> {
+        let context = ClusterContext::from_execution(&execution)?;
         let text = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
-        let issues = task(execution, "issues")
+        let issues = task(&execution, "issues")
             .and_then(|t| t.pointer("/outputData/issues"))
             .and_then(Value::as_array)
             .into_iter()
@@ -123,11 +124,11 @@ impl Execution {
             reason: text(execution.get("reasonForIncompletion")),
             context,
             issues,
-            cluster_data: task(execution, "parse_conductor_cluster_data_ref")
+            cluster_data: task(&execution, "parse_conductor_cluster_data_ref")
                 .and_then(|t| t.pointer("/outputData/result"))
                 .cloned(),
             failed_checks,
-            raw: execution.clone(),
+            raw: execution,
         })
     }
 }
@@ -166,7 +167,7 @@ mod tests {
              "outputData": {"healthy": false, "details": "Redis at 57%"}},
             {"referenceTaskName": "dns_health_check_ref", "taskType": "dns_health_check", "outputData": {"healthy": true}}
         ]});
-        let e = Execution::parse(&exec).unwrap();
+        let e = Execution::parse(exec.clone()).unwrap();
         assert_eq!(e.issues.len(), 1);
         assert_eq!(e.issues[0].severity, Some(Severity::Major));
         assert_eq!(e.issues[0].kind, AlertKind::RedisHighUsage);

@@ -23,6 +23,9 @@ use crate::domain::{Alert, Severity};
 pub const MAX_ALERTS: usize = 2_000;
 /// Incidents older than this are forgotten (re-fire cooldowns are far shorter).
 pub const INCIDENT_RETENTION_SECS: u64 = 7 * 24 * 3600;
+/// Incidents kept per channel: past it, the least recently triaged settled ones are dropped (a
+/// re-fire of one is then triaged afresh).
+pub const MAX_INCIDENTS: usize = MAX_ALERTS;
 
 #[derive(Debug, Error)]
 pub enum StateError {
@@ -160,25 +163,41 @@ impl State {
         self.channels.entry(id.to_string()).or_default()
     }
 
-    /// Drops the oldest settled alerts past [`MAX_ALERTS`] and incidents past their retention.
+    /// Drops the oldest settled alerts past [`MAX_ALERTS`], incidents past their retention and
+    /// the least recently triaged settled incidents past [`MAX_INCIDENTS`].
     fn bound(&mut self, now: u64) {
         for ch in self.channels.values_mut() {
             let over = ch.alerts.len().saturating_sub(MAX_ALERTS);
             if over > 0 {
-                let settled = |r: &AlertRecord| {
-                    matches!(
-                        r.status,
-                        AlertStatus::Posted | AlertStatus::Rejected | AlertStatus::Failed | AlertStatus::Skipped
-                    )
-                };
                 let oldest: Vec<Ts> =
-                    ch.alerts.iter().filter(|(_, r)| settled(r)).map(|(ts, _)| *ts).take(over).collect();
+                    ch.alerts.iter().filter(|(_, r)| r.status.settled()).map(|(ts, _)| *ts).take(over).collect();
                 for ts in oldest {
                     ch.alerts.remove(&ts);
                 }
             }
             ch.incidents.retain(|_, i| now.saturating_sub(i.triaged_at) < INCIDENT_RETENTION_SECS);
+            let over = ch.incidents.len().saturating_sub(MAX_INCIDENTS);
+            if over > 0 {
+                let mut settled: Vec<(u64, Ts, &String)> = ch
+                    .incidents
+                    .iter()
+                    .filter(|(_, i)| i.status.settled())
+                    .map(|(k, i)| (i.triaged_at, i.first_ts, k))
+                    .collect();
+                settled.sort_unstable();
+                let oldest: Vec<String> = settled.into_iter().take(over).map(|(_, _, k)| k.clone()).collect();
+                for key in oldest {
+                    ch.incidents.remove(&key);
+                }
+            }
         }
+    }
+}
+
+impl AlertStatus {
+    /// Done with: posted, rejected, failed or skipped (nothing more will happen to it).
+    pub fn settled(self) -> bool {
+        matches!(self, AlertStatus::Posted | AlertStatus::Rejected | AlertStatus::Failed | AlertStatus::Skipped)
     }
 }
 
@@ -226,7 +245,7 @@ impl StateStore {
         let store =
             StateStore { path: path.to_path_buf(), lock_path: PathBuf::from(lock_path), cache: Cache::default() };
         // Fail now, with the path in the message, rather than on the first alert.
-        store.read()?;
+        store.look(|_| ())?;
         Ok(store)
     }
 
@@ -420,6 +439,68 @@ mod tests {
         assert_eq!(alerts.len(), MAX_ALERTS);
         assert!(alerts.contains_key(&Ts::from_micros(-1)) && alerts.contains_key(&Ts::from_micros(-2)));
         assert!(!alerts.contains_key(&Ts::from_micros(11)), "the oldest settled ones went");
+    }
+
+    fn incident(first: i64, triaged_at: u64, status: AlertStatus) -> Incident {
+        Incident {
+            first_ts: Ts::from_micros(first),
+            severity: None,
+            triaged_at,
+            status,
+            text: Some("a reply of a realistic length ".repeat(60)),
+            root_cause: Some("the cause".into()),
+            refires: 0,
+        }
+    }
+
+    #[test]
+    fn a_burst_of_distinct_incidents_leaves_the_state_the_size_it_reaches_at_its_bound() {
+        // Every alert its own incident, all within the week's retention: the file stops growing
+        // once alerts and incidents reach their bounds, whatever the rate.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let store = StateStore::open(&path).unwrap();
+        let now = now_secs();
+        let mut sizes = Vec::new();
+        const BATCH: i64 = 100;
+        for batch in 0..(3 * MAX_ALERTS as i64 / BATCH) {
+            store
+                .update(|s| {
+                    let ch = s.channel("C1");
+                    for i in batch * BATCH..(batch + 1) * BATCH {
+                        ch.alerts.insert(Ts::from_micros(i), record(AlertStatus::Posted));
+                        ch.incidents.insert(format!("sig-{i}"), incident(i, now, AlertStatus::Posted));
+                    }
+                })
+                .unwrap();
+            if (batch + 1) * BATCH % MAX_ALERTS as i64 == 0 {
+                sizes.push(std::fs::metadata(&path).unwrap().len());
+            }
+        }
+        let incidents = store.look(|s| s.channels["C1"].incidents.len()).unwrap();
+        assert!(incidents <= MAX_INCIDENTS, "{incidents} incidents kept");
+        assert!(
+            sizes.iter().all(|s| *s <= sizes[0] + sizes[0] / 20),
+            "the file grows past its bound: {sizes:?} bytes at each {MAX_ALERTS} alerts"
+        );
+        // The newest stay (a re-fire is most likely of them), and one still being triaged stays
+        // however old: its re-fires wait for it.
+        store
+            .update(|s| {
+                s.channel("C1").incidents.insert("running".into(), incident(-1, now - 3600, AlertStatus::Claimed))
+            })
+            .unwrap();
+        store
+            .update(|s| {
+                s.channel("C1")
+                    .incidents
+                    .insert("newest".into(), incident(3 * MAX_ALERTS as i64, now, AlertStatus::Posted))
+            })
+            .unwrap();
+        let kept = store.look(|s| s.channels["C1"].incidents.clone()).unwrap();
+        assert!(kept.contains_key("running") && kept.contains_key("newest"));
+        assert!(kept.contains_key(&format!("sig-{}", 3 * MAX_ALERTS - 1)));
+        assert!(kept.len() <= MAX_INCIDENTS);
     }
 
     #[test]

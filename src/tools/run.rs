@@ -17,8 +17,9 @@ use crate::conductor::{ConductorClient, ConductorError, Execution};
 use crate::domain::Ts;
 use crate::protocol::Event;
 
-/// Executions kept in memory (see `Toolbox::incident`).
-const EXECUTION_CACHE: usize = 64;
+/// Executions kept in memory by default (see `Toolbox::incident`): one per triage that may run
+/// at once (`ONCALL_MAX_TRIAGES`, whose default this is).
+const EXECUTIONS_KEPT: usize = 4;
 
 /// What one tool call gave.
 #[derive(Clone, Debug)]
@@ -100,8 +101,37 @@ pub struct Toolbox {
     sql: super::sql_guard::Policy,
     timing: Timing,
     dispatches: Semaphore,
-    executions: Mutex<HashMap<String, Arc<Execution>>>,
+    /// The executions read, with when each was last used (a count of uses).
+    executions: Mutex<Executions>,
     budget: u32,
+}
+
+#[derive(Default)]
+struct Executions {
+    kept: HashMap<String, (Arc<Execution>, u64)>,
+    capacity: usize,
+    uses: u64,
+}
+
+impl Executions {
+    fn get(&mut self, id: &str) -> Option<Arc<Execution>> {
+        self.uses += 1;
+        let (execution, used) = self.kept.get_mut(id)?;
+        *used = self.uses;
+        Some(execution.clone())
+    }
+
+    /// Keeps `execution`, dropping the least recently used one when full.
+    fn keep(&mut self, id: &str, execution: Arc<Execution>) {
+        if !self.kept.contains_key(id)
+            && self.kept.len() >= self.capacity
+            && let Some(oldest) = self.kept.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone())
+        {
+            self.kept.remove(&oldest);
+        }
+        self.uses += 1;
+        self.kept.insert(id.to_string(), (execution, self.uses));
+    }
 }
 
 /// The most distinct tool calls (dispatches, mostly) one triage may make, by default.
@@ -124,9 +154,15 @@ impl Toolbox {
             sql: super::sql_guard::Policy::default(),
             timing,
             dispatches: Semaphore::new(max_dispatches.max(1)),
-            executions: Mutex::default(),
+            executions: Mutex::new(Executions { capacity: EXECUTIONS_KEPT, ..Executions::default() }),
             budget: DISPATCH_BUDGET,
         }
+    }
+
+    /// Keeps up to `n` executions in memory: one per triage that may run at once.
+    pub fn with_executions_kept(mut self, n: usize) -> Toolbox {
+        self.executions.get_mut().capacity = n.max(1);
+        self
     }
 
     /// Each triage may make at most `budget` distinct calls (`ONCALL_DISPATCH_BUDGET`).
@@ -146,22 +182,18 @@ impl Toolbox {
         self
     }
 
-    /// The failing execution, read once per execution id.
+    /// The failing execution, read once per execution id while its triage runs. An execution is
+    /// needed for its triage's minutes: one kept per triage that may run at once covers them
+    /// all, and keeps memory flat under a storm of alerts (each holds its raw JSON).
     pub async fn incident(&self, execution_id: &str) -> Result<Arc<Execution>, IncidentError> {
         if let Some(e) = self.executions.lock().await.get(execution_id) {
-            return Ok(e.clone());
+            return Ok(e);
         }
         let mut raw = self.conductor.get_workflow(execution_id).await?;
         // Evidence is redacted where it enters: nothing downstream sees a secret it carried.
         crate::redact::redact_value(&mut raw);
-        let parsed = Arc::new(Execution::parse(&raw)?);
-        let mut cache = self.executions.lock().await;
-        // An execution is needed for minutes (its triage); a few dozen cover every triage that
-        // runs at once, and keep memory flat under a storm of alerts (each holds its raw JSON).
-        if cache.len() >= EXECUTION_CACHE {
-            cache.clear();
-        }
-        cache.insert(execution_id.to_string(), parsed.clone());
+        let parsed = Arc::new(Execution::parse(raw)?);
+        self.executions.lock().await.keep(execution_id, parsed.clone());
         Ok(parsed)
     }
 
