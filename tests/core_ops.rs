@@ -232,3 +232,57 @@ async fn after_a_restart_the_console_gets_back_each_investigation_and_the_settle
         assert!(!text.contains("alert.restored"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_fire_repeats_the_reply_as_the_thread_holds_it_with_the_operator_s_edit() {
+    let sim = common::simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut handle = start(&sim, dir.path());
+    let alerts = common::shipped_alerts();
+    let mut drafts = std::collections::BTreeMap::new();
+    let mut queued = Vec::new();
+    until(&mut handle, |e| {
+        match e {
+            Event::HypothesisReady { alert_ts, text, .. } => {
+                drafts.insert(*alert_ts, text.clone());
+            }
+            Event::PostQueued { alert_ts, .. } => queued.push(*alert_ts),
+            _ => {}
+        }
+        queued.len() == alerts
+    })
+    .await;
+    // Every draft approved with an edit: what the threads hold is the operator's word.
+    for ts in &queued {
+        let edit = format!("{}\n• Checked by on-call ({ts}): the node was drained.", drafts[ts]);
+        handle.submit(Op::Approve { alert_ts: *ts, text: edit }).unwrap();
+        until(&mut handle, |e| matches!(e, Event::PostSent { alert_ts, .. } if alert_ts == ts)).await;
+    }
+    handle.submit(Op::Quit).unwrap();
+    handle.finish().await.unwrap();
+
+    // The same incident five minutes later: answered from the first triage, as it was posted.
+    let refire = sim.slack().add_message(common::alert_message(
+        "MAJOR",
+        "Acme Media",
+        "acme-prod",
+        "The Redis instance is at 58%, above the MAJOR threshold of 50%",
+        "aaaaaaaa-e49f-11f0-a1f2-4e7cd2c93ad7",
+    ));
+    let mut handle = start(&sim, dir.path());
+    let events = until(&mut handle, |e| matches!(e, Event::PostQueued { alert_ts, .. } if *alert_ts == refire)).await;
+    let (text, first) = events
+        .iter()
+        .find_map(|e| match e {
+            Event::HypothesisReady { alert_ts, text, refire_of: Some(first), .. } if *alert_ts == refire => {
+                Some((text.clone(), *first))
+            }
+            _ => None,
+        })
+        .expect("the re-fire is answered from the first triage");
+    let posted = replies(&sim, first);
+    assert_eq!(posted.len(), 1);
+    assert!(text.contains(&posted[0]), "the re-fire repeats the reply as posted, edit included:\n{text}");
+    handle.submit(Op::Quit).unwrap();
+    handle.finish().await.unwrap();
+}

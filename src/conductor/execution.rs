@@ -167,7 +167,7 @@ mod tests {
              "outputData": {"healthy": false, "details": "Redis at 57%"}},
             {"referenceTaskName": "dns_health_check_ref", "taskType": "dns_health_check", "outputData": {"healthy": true}}
         ]});
-        let e = Execution::parse(exec.clone()).unwrap();
+        let e = Execution::parse(exec).unwrap();
         assert_eq!(e.issues.len(), 1);
         assert_eq!(e.issues[0].severity, Some(Severity::Major));
         assert_eq!(e.issues[0].kind, AlertKind::RedisHighUsage);

@@ -16,6 +16,21 @@ pub async fn thread_answered(shared: &Shared, ts: Ts) -> Result<bool, Ours> {
     })
 }
 
+/// The text of the newest triage reply (of any instance) in the thread of `ts`, if any.
+pub async fn latest_reply(shared: &Shared, ts: Ts) -> Result<Option<String>, Ours> {
+    let s = &shared.services;
+    let thread = s.slack.replies(&s.channel, ts).await.map_err(|e| {
+        tracing::warn!(alert_ts = %ts, error = %e, "cannot read the first triage's thread");
+        Ours { error: format!("cannot read the first triage's thread: {e}"), service: Service::Slack }
+    })?;
+    Ok(thread
+        .iter()
+        .skip(1)
+        .rfind(|m| reply::is_triage_reply(m))
+        .and_then(|m| m.get("text").and_then(serde_json::Value::as_str))
+        .map(str::to_string))
+}
+
 /// Posts a reply into the alert's thread and marks the alert done (or failed); the reply's ts.
 /// A post that does not land marks the alert ✗ and is the caller's to report.
 pub async fn post(shared: &Shared, alert_ts: Ts, text: &str, failed: bool) -> Result<Ts, Ours> {

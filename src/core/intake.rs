@@ -166,16 +166,7 @@ fn record_new(
             && lifecycle::refire(c.incidents.get(&signature), ts, rank, now_secs(), cooldown)
                 == lifecycle::Refire::NewIncident
         {
-            let incident = Incident {
-                first_ts: ts,
-                severity: alert.severity,
-                triaged_at: now_secs(),
-                status: AlertStatus::Pending,
-                text: None,
-                root_cause: None,
-                refires: 0,
-            };
-            c.incidents.insert(signature.clone(), incident);
+            c.incidents.insert(signature.clone(), Incident::first(ts, alert.severity, AlertStatus::Pending));
         }
         let record = AlertRecord {
             status: if stale { AlertStatus::Skipped } else { AlertStatus::Pending },

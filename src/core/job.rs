@@ -204,6 +204,10 @@ impl Job {
                 lifecycle::refire(incident.as_ref(), self.ts, rank, now_secs(), self.shared.config.refire_cooldown);
             match (decision, incident) {
                 (Refire::Repeat { first_ts }, Some(first)) => {
+                    let Some(first_text) = self.first_reply(first_ts, first.status).await? else {
+                        // The first reply is gone from its thread: this alert is triaged afresh.
+                        return self.investigate(false).await.map(Some);
+                    };
                     let sig = signature.clone();
                     self.shared
                         .state(move |c| {
@@ -212,7 +216,6 @@ impl Job {
                             }
                         })
                         .await?;
-                    let first_text = first.text.unwrap_or_default();
                     let text = reply::refire(&self.shared.services.channel, first_ts, first.refires, &first_text);
                     self.shared.emit(Event::HypothesisReady {
                         alert_ts: self.ts,
@@ -244,6 +247,16 @@ impl Job {
         }
     }
 
+    /// The first triage's reply that a re-fire repeats: its draft while it awaits approval, else
+    /// the newest triage reply in its thread (as posted: an edit or a follow-up included). None
+    /// when there is none (deleted from the thread).
+    async fn first_reply(&self, first_ts: Ts, status: AlertStatus) -> Result<Option<String>, Stop> {
+        if status == AlertStatus::Queued {
+            return Ok(self.shared.read(move |c| c.alerts.get(&first_ts).and_then(|r| r.text.clone())).await?);
+        }
+        Ok(delivery::latest_reply(&self.shared, first_ts).await?)
+    }
+
     /// Investigates as the incident's first triage; `take_over` makes it the incident's owner.
     async fn investigate(&self, take_over: bool) -> Result<Outcome, Stop> {
         let signature = self.record.signature.clone();
@@ -255,18 +268,7 @@ impl Job {
             .state(move |c| {
                 let owns = c.incidents.get(&sig).is_some_and(|i| i.first_ts == ts);
                 if take_over || !owns {
-                    c.incidents.insert(
-                        sig,
-                        crate::store::Incident {
-                            first_ts: ts,
-                            severity,
-                            triaged_at: now_secs(),
-                            status: AlertStatus::Claimed,
-                            text: None,
-                            root_cause: None,
-                            refires: 0,
-                        },
-                    );
+                    c.incidents.insert(sig, crate::store::Incident::first(ts, severity, AlertStatus::Claimed));
                 } else if let Some(i) = c.incidents.get_mut(&sig) {
                     i.status = AlertStatus::Claimed;
                 }
@@ -310,13 +312,12 @@ impl Job {
                     && i.first_ts == ts
                 {
                     i.status = status;
-                    i.text = Some(text.clone());
                     i.root_cause = root_cause;
                 }
                 if let Some(r) = c.alerts.get_mut(&ts) {
                     r.status = status;
                     r.reply_ts = reply_ts;
-                    // The text waits here only while it awaits approval; the incident keeps it.
+                    // The text waits here only while it awaits approval; then the thread has it.
                     r.text = (status == AlertStatus::Queued).then_some(text);
                     r.updated_at = now_secs();
                 }

@@ -98,15 +98,7 @@ mod tests {
     }
 
     fn incident(status: AlertStatus, severity: Severity, triaged_at: u64) -> Incident {
-        Incident {
-            first_ts: Ts::from_micros(1),
-            severity: Some(severity),
-            triaged_at,
-            status,
-            text: Some("*Issue*: x".into()),
-            root_cause: None,
-            refires: 0,
-        }
+        Incident { triaged_at, ..Incident::first(Ts::from_micros(1), Some(severity), status) }
     }
 
     #[test]

@@ -128,7 +128,10 @@ fn process_alive(pid: u32) -> bool {
     if cfg!(target_os = "linux") { std::path::Path::new(&format!("/proc/{pid}")).exists() } else { true }
 }
 
-/// An incident (alerts sharing a signature) and its first triage.
+/// An incident (alerts sharing a signature) and its first triage. Its reply is not kept here:
+/// a re-fire repeats it from the first alert's thread (the reply as posted, the operator's edit
+/// and any follow-up included) or, while it waits for approval, from the first alert's draft.
+/// So the state holds no text per incident, and stays small however many incidents it keeps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     pub first_ts: Ts,
@@ -136,10 +139,16 @@ pub struct Incident {
     /// When the first triage started (the cooldown is fixed from here, not sliding).
     pub triaged_at: u64,
     pub status: AlertStatus,
-    pub text: Option<String>,
     pub root_cause: Option<String>,
     /// Re-fires seen after the first alert.
     pub refires: u32,
+}
+
+impl Incident {
+    /// The incident that alert `first_ts` starts, its triage starting now.
+    pub fn first(first_ts: Ts, severity: Option<Severity>, status: AlertStatus) -> Incident {
+        Incident { first_ts, severity, triaged_at: now_secs(), status, root_cause: None, refires: 0 }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -411,15 +420,7 @@ mod tests {
                 }
                 ch.incidents.insert(
                     "old".into(),
-                    Incident {
-                        first_ts: Ts::from_micros(0),
-                        severity: None,
-                        triaged_at: 0,
-                        status: AlertStatus::Posted,
-                        text: None,
-                        root_cause: None,
-                        refires: 0,
-                    },
+                    Incident { triaged_at: 0, ..Incident::first(Ts::from_micros(0), None, AlertStatus::Posted) },
                 );
             })
             .unwrap();
@@ -443,13 +444,9 @@ mod tests {
 
     fn incident(first: i64, triaged_at: u64, status: AlertStatus) -> Incident {
         Incident {
-            first_ts: Ts::from_micros(first),
-            severity: None,
             triaged_at,
-            status,
-            text: Some("a reply of a realistic length ".repeat(60)),
-            root_cause: Some("the cause".into()),
-            refires: 0,
+            root_cause: Some("the hottest pod's heap is at its limit".into()),
+            ..Incident::first(Ts::from_micros(first), None, status)
         }
     }
 
