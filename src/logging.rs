@@ -16,6 +16,9 @@ pub struct LogGuard {
     _file: Option<WorkerGuard>,
 }
 
+/// Log lines that may wait for the log file's writer.
+const LOG_QUEUE_LINES: usize = 4096;
+
 /// Starts logging. A log dir that cannot be written is reported once on stderr, not fatal.
 pub fn init(dir: &Path, keep: usize, filter: &str, to_stderr: bool) -> LogGuard {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|e| {
@@ -33,7 +36,13 @@ pub fn init(dir: &Path, keep: usize, filter: &str, to_stderr: bool) -> LogGuard 
     });
     let (file_layer, guard) = match appender {
         Ok(appender) => {
-            let (writer, guard) = tracing_appender::non_blocking(Redacting(appender));
+            // The writer's queue is allocated whole up front (128,000 lines, 4 MB, by default):
+            // a few thousand lines absorb any burst, and a full queue makes the logger wait
+            // rather than drop a line.
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .buffered_lines_limit(LOG_QUEUE_LINES)
+                .lossy(false)
+                .finish(Redacting(appender));
             (Some(fmt::layer().with_ansi(false).with_writer(writer)), Some(guard))
         }
         Err(e) => {

@@ -135,6 +135,26 @@ async fn the_execution_cache_keeps_the_running_triages_executions_and_drops_the_
 }
 
 #[tokio::test]
+async fn calls_made_at_once_share_one_read_of_the_execution() {
+    // A plan's first stage asks for several tools at once: each needs the execution, and one read
+    // serves them all (not one read, and one parsed copy in memory, per call).
+    let sim = common::simulator().await;
+    let tb = Arc::new(toolbox(&sim, 4));
+    let calls: Vec<_> = (0..6)
+        .map(|_| {
+            let tb = tb.clone();
+            tokio::spawn(async move { tb.incident(HEAP_EXECUTION).await.map(|e| e.id.clone()) })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap(), HEAP_EXECUTION);
+    }
+    let reads =
+        sim.conductor().requests().iter().filter(|r| r.api == format!("GET /api/workflow/{HEAP_EXECUTION}")).count();
+    assert_eq!(reads, 1);
+}
+
+#[tokio::test]
 async fn failed_stuck_and_invented_calls_become_findings() {
     let sim = common::fixture_simulator(common::fast_options()).await;
     let tb = toolbox(&sim, 4);

@@ -106,31 +106,33 @@ pub struct Toolbox {
     budget: u32,
 }
 
+/// One execution's place in the cache: filled by the first call that needs it, while the calls
+/// made at the same time wait for that one read.
+type Slot = Arc<tokio::sync::OnceCell<Arc<Execution>>>;
+
 #[derive(Default)]
 struct Executions {
-    kept: HashMap<String, (Arc<Execution>, u64)>,
+    kept: HashMap<String, (Slot, u64)>,
     capacity: usize,
     uses: u64,
 }
 
 impl Executions {
-    fn get(&mut self, id: &str) -> Option<Arc<Execution>> {
+    /// The slot of `id` (a new, empty one, dropping the least recently used, when it has none).
+    fn slot(&mut self, id: &str) -> Slot {
         self.uses += 1;
-        let (execution, used) = self.kept.get_mut(id)?;
-        *used = self.uses;
-        Some(execution.clone())
-    }
-
-    /// Keeps `execution`, dropping the least recently used one when full.
-    fn keep(&mut self, id: &str, execution: Arc<Execution>) {
-        if !self.kept.contains_key(id)
-            && self.kept.len() >= self.capacity
+        if let Some((slot, used)) = self.kept.get_mut(id) {
+            *used = self.uses;
+            return slot.clone();
+        }
+        if self.kept.len() >= self.capacity
             && let Some(oldest) = self.kept.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone())
         {
             self.kept.remove(&oldest);
         }
-        self.uses += 1;
-        self.kept.insert(id.to_string(), (execution, self.uses));
+        let slot = Slot::default();
+        self.kept.insert(id.to_string(), (slot.clone(), self.uses));
+        slot
     }
 }
 
@@ -182,19 +184,21 @@ impl Toolbox {
         self
     }
 
-    /// The failing execution, read once per execution id while its triage runs. An execution is
+    /// The failing execution, read once per execution id while its triage runs (calls made at
+    /// once wait for the one read, rather than each reading and parsing it). An execution is
     /// needed for its triage's minutes: one kept per triage that may run at once covers them
     /// all, and keeps memory flat under a storm of alerts (each holds its raw JSON).
     pub async fn incident(&self, execution_id: &str) -> Result<Arc<Execution>, IncidentError> {
-        if let Some(e) = self.executions.lock().await.get(execution_id) {
-            return Ok(e);
-        }
-        let mut raw = self.conductor.get_workflow(execution_id).await?;
-        // Evidence is redacted where it enters: nothing downstream sees a secret it carried.
-        crate::redact::redact_value(&mut raw);
-        let parsed = Arc::new(Execution::parse(raw)?);
-        self.executions.lock().await.keep(execution_id, parsed.clone());
-        Ok(parsed)
+        let slot = self.executions.lock().await.slot(execution_id);
+        let execution = slot
+            .get_or_try_init(|| async {
+                let mut raw = self.conductor.get_workflow(execution_id).await?;
+                // Evidence is redacted where it enters: nothing downstream sees a secret it carried.
+                crate::redact::redact_value(&mut raw);
+                Ok::<_, IncidentError>(Arc::new(Execution::parse(raw)?))
+            })
+            .await?;
+        Ok(execution.clone())
     }
 
     /// Runs the call `name(args)` for the triage of `execution_id`, emitting its events.
