@@ -334,23 +334,18 @@ fn stream(frame: &mut Frame, app: &App, a: &AlertView, area: Rect, theme: Theme)
     frame.render_widget(block, area);
     let height = inner.height as usize;
     let width = usize::from(inner.width);
-    let total = a.stream_height(width);
-    let top = app.scroll.unwrap_or(total.saturating_sub(height)).min(total.saturating_sub(1));
-    // Skip whole entries above the window, then build only what shows.
-    let mut line = 0;
+    // The window starts `skip` lines into entry `first`; following the end, it is found from the
+    // end, so a frame costs what shows, not the whole stream.
+    let (first, skip) = match app.scroll {
+        None => window_from_end(&a.stream, width, height),
+        Some(top) => window_from(&a.stream, width, top.min(a.stream_height(width).saturating_sub(1))),
+    };
     let mut lines: Vec<Line> = Vec::with_capacity(height + 8);
-    for (n, item) in a.stream.iter().enumerate() {
-        let h = item.height(width);
-        if line + h <= top {
-            line += h;
-            continue;
-        }
-        let before = lines.len();
+    for (n, item) in a.stream.iter().enumerate().skip(first) {
         item_lines(app, item, focused && app.cursor == Some(n), width, theme, &mut lines);
-        if before == 0 && line < top {
-            lines.drain(..top - line);
+        if n == first {
+            lines.drain(..skip.min(lines.len()));
         }
-        line += h;
         if lines.len() >= height {
             break;
         }
@@ -360,6 +355,31 @@ fn stream(frame: &mut Frame, app: &App, a: &AlertView, area: Rect, theme: Theme)
     }
     lines.truncate(height);
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The entry holding line `top` of the stream, and how far into it that line is.
+fn window_from(stream: &[Item], width: usize, top: usize) -> (usize, usize) {
+    let mut line = 0;
+    for (n, item) in stream.iter().enumerate() {
+        let h = item.height(width);
+        if line + h > top {
+            return (n, top - line);
+        }
+        line += h;
+    }
+    (stream.len(), 0)
+}
+
+/// The window of the stream's last `height` lines: its first entry, and the lines to skip in it.
+fn window_from_end(stream: &[Item], width: usize, height: usize) -> (usize, usize) {
+    let mut line = 0;
+    for (n, item) in stream.iter().enumerate().rev() {
+        line += item.height(width);
+        if line >= height {
+            return (n, line - height);
+        }
+    }
+    (0, 0)
 }
 
 /// Slack mrkdwn as Slack shows it: *bold*, `code`, and the reply's escapes undone.
@@ -629,4 +649,42 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let width = width.min(area.width);
     let height = height.min(area.height);
     Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::app::Call;
+
+    fn call(summary: &str, output: Option<&str>) -> Item {
+        Item::Call(Call {
+            id: "c".into(),
+            tool: "get_pods_data".into(),
+            args: String::new(),
+            started_ms: 0,
+            workflow_id: None,
+            dispatch_status: None,
+            elapsed_ms: None,
+            ok: Some(true),
+            summary: summary.into(),
+            output: output.map(str::to_string),
+            expanded: output.is_some(),
+            unclaimed_since: None,
+        })
+    }
+
+    #[test]
+    fn the_window_found_from_the_end_is_the_one_scrolled_to_the_bottom() {
+        // Entries of 1, 2 and many lines (an expanded call): every pane height, from one line to
+        // more than the whole stream, finds the same first entry and offset either way.
+        let output = (0..7).map(|i| format!("line {i} of the output")).collect::<Vec<_>>().join("\n");
+        let stream =
+            vec![Item::Note("a".into()), call("2 pods", None), call("3 lines", Some(&output)), Item::Text("t".into())];
+        let total: usize = stream.iter().map(|i| i.height(60)).sum();
+        assert!(total > 10, "{total}");
+        for height in 1..total + 3 {
+            let bottom = total.saturating_sub(height);
+            assert_eq!(window_from_end(&stream, 60, height), window_from(&stream, 60, bottom), "height {height}");
+        }
+    }
 }
