@@ -29,7 +29,23 @@ fn tune_allocator() {
         mallopt(M_MMAP_THRESHOLD, 128 * 1024);
         mallopt(M_TRIM_THRESHOLD, 128 * 1024);
     }
+    // Free pages inside the heap (not only at its top) go back to the system every few seconds,
+    // so the process holds what it uses, not the most it ever used at once.
+    let _ = std::thread::Builder::new().name("malloc-trim".into()).spawn(|| {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        loop {
+            std::thread::sleep(TRIM_EVERY);
+            // SAFETY: malloc_trim only returns free memory to the system; it is thread-safe.
+            unsafe { malloc_trim(0) };
+        }
+    });
 }
+
+/// How often the allocator's free pages are returned to the system.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_allocator() {}

@@ -2,7 +2,8 @@
 //! each line an event as `--json` prints it (type, time, fields) — the alert, every tool call
 //! with its arguments, raw output (redacted, size-capped) and condensed form, dispatch ids and
 //! statuses, model turns, the reply, the operator's decision and the post's ts. Events are
-//! already redacted when they reach here. The oldest transcripts beyond `KEEP` are pruned.
+//! already redacted when they reach here. The oldest transcripts beyond `KEEP` are pruned, at start
+//! and as new ones come.
 //! `Transcript::read` gives the lines back for `replay` and `export`.
 
 use std::collections::BTreeMap;
@@ -28,16 +29,21 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Records into `dir` (created when needed); the writer first prunes the oldest transcripts
-    /// beyond `KEEP`.
+    /// Records into `dir` (created when needed); the writer prunes the oldest transcripts beyond
+    /// `KEEP` first and then as it goes.
     pub fn new(dir: PathBuf) -> Recorder {
+        Recorder::keeping(dir, KEEP)
+    }
+
+    /// Records into `dir`, keeping about `keep` transcripts.
+    pub fn keeping(dir: PathBuf, keep: usize) -> Recorder {
         let (tx, rx) = std::sync::mpsc::channel::<(Ts, String)>();
         let at = dir.clone();
         let writer = std::thread::Builder::new()
             .name("flight-recorder".into())
             .spawn(move || {
-                prune(&at, KEEP);
-                write_all(&at, &rx);
+                prune(&at, keep);
+                write_all(&at, &rx, keep);
             })
             .map_err(|e| tracing::warn!(error = %e, "cannot start the flight recorder"))
             .ok();
@@ -97,7 +103,10 @@ pub fn path_beside(state_file: &Path, alert_ts: Ts) -> PathBuf {
 
 /// The writer's loop: each wake-up takes every line waiting and appends them, one open per
 /// transcript. A failure is logged, never fatal.
-fn write_all(dir: &Path, lines: &std::sync::mpsc::Receiver<(Ts, String)>) {
+/// Writes what is handed over until the recorder stops; past every tenth of `keep` new
+/// transcripts, the oldest beyond `keep` go (a service may run for weeks without a restart).
+fn write_all(dir: &Path, lines: &std::sync::mpsc::Receiver<(Ts, String)>, keep: usize) {
+    let mut created = 0;
     while let Ok(first) = lines.recv() {
         let mut batch: BTreeMap<Ts, String> = BTreeMap::new();
         for (ts, line) in std::iter::once(first).chain(lines.try_iter()) {
@@ -106,13 +115,19 @@ fn write_all(dir: &Path, lines: &std::sync::mpsc::Receiver<(Ts, String)>) {
             text.push('\n');
         }
         for (ts, text) in batch {
+            let path = transcript_path(dir, ts);
+            created += usize::from(!path.exists());
             let written = std::fs::create_dir_all(dir).and_then(|()| {
-                let mut file = std::fs::OpenOptions::new().create(true).append(true).open(transcript_path(dir, ts))?;
+                let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
                 file.write_all(text.as_bytes())
             });
             if let Err(e) = written {
                 tracing::warn!(alert_ts = %ts, error = %e, dir = %dir.display(), "cannot write the transcript");
             }
+        }
+        if created >= (keep / 10).max(1) {
+            prune(dir, keep);
+            created = 0;
         }
     }
 }
@@ -326,6 +341,26 @@ mod tests {
         prune(&at, 2);
         let left = std::fs::read_dir(&at).unwrap().count();
         assert_eq!(left, 2);
+        assert!(path.exists(), "the newest is kept");
+    }
+
+    #[test]
+    fn a_recorder_that_runs_for_days_keeps_its_bound_as_it_goes() {
+        // Not only at start: a service that never restarts still keeps about `keep` transcripts.
+        let dir = tempfile::tempdir().unwrap();
+        let recorder = Recorder::keeping(dir.path().to_path_buf(), 10);
+        let newest = Ts::from_micros(1_764_370_060_000_000 + 99);
+        for n in 0..100 {
+            recorder.record(&Event::TriageStarted {
+                alert_ts: Ts::from_micros(1_764_370_060_000_000 + n),
+                execution_id: "x".into(),
+                reasoner: "playbook".into(),
+            });
+        }
+        let path = recorder.path(newest);
+        recorder.finish();
+        let left = std::fs::read_dir(dir.path()).unwrap().count();
+        assert!((10..=11).contains(&left), "{left} transcripts kept");
         assert!(path.exists(), "the newest is kept");
     }
 
