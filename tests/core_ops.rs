@@ -61,6 +61,17 @@ async fn until(handle: &mut CoreHandle, mut done: impl FnMut(&Event) -> bool) ->
     seen
 }
 
+/// A re-fire of acme-prod's Redis incident, posted into the channel; its ts.
+fn acme_redis_refire(sim: &Simulator) -> Ts {
+    sim.slack().add_message(common::alert_message(
+        "MAJOR",
+        "Acme Media",
+        "acme-prod",
+        "The Redis instance is at 58%, above the MAJOR threshold of 50%",
+        "aaaaaaaa-e49f-11f0-a1f2-4e7cd2c93ad7",
+    ))
+}
+
 fn replies(sim: &Simulator, ts: Ts) -> Vec<String> {
     sim.slack().posts().into_iter().filter(|p| p.thread_ts == Some(ts)).map(|p| p.text).collect()
 }
@@ -69,13 +80,7 @@ fn replies(sim: &Simulator, ts: Ts) -> Vec<String> {
 async fn every_operator_decision_reaches_slack_exactly_as_decided() {
     let sim = common::simulator().await;
     // A re-fire of acme-prod's Redis incident, so approve-all has something to approve.
-    let refire = sim.slack().add_message(common::alert_message(
-        "MAJOR",
-        "Acme Media",
-        "acme-prod",
-        "The Redis instance is at 58%, above the MAJOR threshold of 50%",
-        "aaaaaaaa-e49f-11f0-a1f2-4e7cd2c93ad7",
-    ));
+    let refire = acme_redis_refire(&sim);
     let dir = tempfile::tempdir().unwrap();
     let mut handle = start(&sim, dir.path());
 
@@ -262,13 +267,7 @@ async fn a_re_fire_repeats_the_reply_as_the_thread_holds_it_with_the_operator_s_
     handle.finish().await.unwrap();
 
     // The same incident five minutes later: answered from the first triage, as it was posted.
-    let refire = sim.slack().add_message(common::alert_message(
-        "MAJOR",
-        "Acme Media",
-        "acme-prod",
-        "The Redis instance is at 58%, above the MAJOR threshold of 50%",
-        "aaaaaaaa-e49f-11f0-a1f2-4e7cd2c93ad7",
-    ));
+    let refire = acme_redis_refire(&sim);
     let mut handle = start(&sim, dir.path());
     let events = until(&mut handle, |e| matches!(e, Event::PostQueued { alert_ts, .. } if *alert_ts == refire)).await;
     let (text, first) = events
